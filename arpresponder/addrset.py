@@ -1,0 +1,377 @@
+"""The set of IPv4 addresses we answer for, each with the MAC to answer with.
+
+Tokens, as given on the command line or in a config file:
+
+    198.51.100.7                   one address
+    198.51.100.128/26              every address in the block, .128 to .191
+    198.51.100.10-198.51.100.20    an inclusive range
+    !198.51.100.130                an exclusion (any of the forms above)
+    198.51.100.9=02:aa:bb:cc:dd:ee answer with this MAC instead of the interface's
+
+Rules, like a routing table: where entries overlap, the more specific (fewer
+addresses) wins, so a single address with its own MAC can sit inside a
+block. Two equally specific overlapping entries with different MACs are an
+error. Exclusions beat every inclusion, whatever the order.
+
+Ranges are never expanded: a /8 is one interval. After `compile`, lookups
+are a dict probe for single addresses, then a bisect over sorted, disjoint
+interval arrays.
+"""
+
+from __future__ import annotations
+
+import heapq
+import socket
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .codec import AddressSyntaxError, format_ipv4, format_mac, is_multicast_mac, parse_ipv4, parse_mac
+from .errors import ConfigError
+
+_MAX_IP = 0xFFFFFFFF
+_MISSING = object()
+
+
+class AddressError(ConfigError):
+    """A token that is not a usable address specification; the message names the token."""
+
+    def __init__(self, token: str, problem: str):
+        super().__init__(f"{token!r}: {problem}")
+        self.token = token
+        self.problem = problem
+
+
+# Addresses that never belong to one host on a link: the kernel would not
+# answer for them either. Inclusive (first, last, why).
+REFUSED_TARGETS = (
+    (0x00000000, 0x00000000, "0.0.0.0 is the unspecified address"),
+    (0x7F000000, 0x7FFFFFFF, "127.0.0.0/8 is loopback"),
+    (0xE0000000, 0xEFFFFFFF, "224.0.0.0/4 is multicast"),
+    (0xFFFFFFFF, 0xFFFFFFFF, "255.255.255.255 is the limited broadcast address"),
+)
+
+
+def refused_target(first: int, last: int) -> str | None:
+    """Why [first, last] holds an address that must never be answered for, or None."""
+    for lo, hi, why in REFUSED_TARGETS:
+        if first <= hi and lo <= last:
+            return why
+    return None
+
+
+class Spec(NamedTuple):
+    """One parsed token."""
+
+    first: int
+    last: int
+    mac: bytes | None  # None: answer with the interface's MAC
+    exclude: bool
+    token: str
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+def parse_token(token: str) -> Spec:
+    """One token → Spec, or AddressError naming the token."""
+    try:  # A plain address, the common case in large sets, first and cheaply.
+        ip = int.from_bytes(socket.inet_pton(socket.AF_INET, token), "big")
+    except OSError:
+        pass
+    else:
+        if ip == 0 or ip >> 24 == 127 or ip >= 0xE0000000 and (ip < 0xF0000000 or ip == _MAX_IP):
+            raise AddressError(token, f"refused: {refused_target(ip, ip)}; no host on a link owns it")
+        return Spec(ip, ip, None, False, token)
+    text = token.strip()
+    exclude = text.startswith("!")
+    if exclude:
+        text = text[1:].strip()
+    text, has_mac, mac_text = text.partition("=")
+    try:
+        mac = parse_mac(mac_text.strip()) if has_mac else None
+        first, last = _parse_span(text.strip())
+    except AddressSyntaxError as e:
+        raise AddressError(token, str(e)) from None
+    if mac is not None:
+        if exclude:
+            raise AddressError(token, "an exclusion cannot carry a MAC")
+        if is_multicast_mac(mac) or not any(mac):
+            raise AddressError(token, f"{format_mac(mac)} is not a unicast MAC; answers must name one host")
+    if not exclude:
+        why = refused_target(first, last)
+        if why:
+            raise AddressError(token, f"refused: {why}; no host on a link owns it")
+    return Spec(first, last, mac, exclude, token)
+
+
+def _parse_span(text: str) -> tuple[int, int]:
+    if "/" in text:
+        base, _, bits = text.partition("/")
+        if not bits.isdigit() or not 0 <= int(bits) <= 32:
+            raise AddressSyntaxError(f"{bits!r} is not a prefix length (0-32)")
+        prefixlen = int(bits)
+        first = parse_ipv4(base)
+        hostmask = (1 << (32 - prefixlen)) - 1
+        if first & hostmask:
+            network = format_ipv4(first & ~hostmask & _MAX_IP)
+            raise AddressSyntaxError(f"host bits set in {text}; the block is {network}/{prefixlen}")
+        return first, first | hostmask
+    if "-" in text:
+        lo, _, hi = text.partition("-")
+        first, last = parse_ipv4(lo.strip()), parse_ipv4(hi.strip())
+        if first > last:
+            raise AddressSyntaxError(f"range {text} runs backwards")
+        return first, last
+    ip = parse_ipv4(text)
+    return ip, ip
+
+
+def span_text(first: int, last: int) -> str:
+    """The shortest token for [first, last]: an address, a CIDR block, or a range."""
+    if first == last:
+        return format_ipv4(first)
+    size = last - first + 1
+    if size & (size - 1) == 0 and first % size == 0:
+        return f"{format_ipv4(first)}/{33 - size.bit_length()}"
+    return f"{format_ipv4(first)}-{format_ipv4(last)}"
+
+
+@dataclass
+class AddressSet:
+    """What we answer for. Build with `AddressSet.parse(tokens)`."""
+
+    # Single addresses: ip → entry MAC (None: the interface's).
+    singles: dict[int, bytes | None] = field(default_factory=dict)
+    # Disjoint ranges sorted by start, as parallel arrays; range_macs is None when no range has its own MAC.
+    range_starts: array = field(default_factory=lambda: array("I"))
+    range_ends: array = field(default_factory=lambda: array("I"))
+    range_macs: list[bytes | None] | None = None
+    # Every MAC an entry answers with, besides the interface's (a peer may unicast to these).
+    entry_macs: frozenset[bytes] = frozenset()
+    # Things the user configured that had no effect, in words.
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, tokens: Iterable[str]) -> AddressSet:
+        return cls.from_specs(parse_token(t) for t in tokens)
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[Spec]) -> AddressSet:
+        singles: dict[int, bytes | None] = {}
+        ranges: list[Spec] = []
+        exclusions: list[Spec] = []
+        for spec in specs:
+            if spec.exclude:
+                exclusions.append(spec)
+            elif spec.first == spec.last:
+                mac = singles.setdefault(spec.first, spec.mac)
+                if mac != spec.mac:
+                    earlier = format_mac(mac) if mac else "the interface's MAC"
+                    raise AddressError(spec.token, f"same address, different MAC than an earlier entry ({earlier})")
+            else:
+                ranges.append(spec)
+        self = cls()
+        self._compile(singles, ranges, exclusions)
+        return self
+
+    # --- lookup (the hot path) ---
+
+    def resolve(self, ip: int, default_mac: bytes) -> bytes | None:
+        """The MAC to answer with for ip, or None when ip is not in the set."""
+        mac = self.singles.get(ip, _MISSING)
+        if mac is not _MISSING:
+            return mac or default_mac
+        i = bisect_right(self.range_starts, ip) - 1
+        if i >= 0 and ip <= self.range_ends[i]:
+            return (self.range_macs and self.range_macs[i]) or default_mac
+        return None
+
+    def __contains__(self, ip: int) -> bool:
+        return self.resolve(ip, b"") is not None
+
+    # --- whole-set views ---
+
+    def entries(self) -> Iterator[tuple[int, int, bytes | None]]:
+        """(first, last, mac) for every entry, in address order; singles inside ranges come out on their own."""
+        singles = sorted(self.singles.items())
+        ranges = ((s, e, self.range_macs[i] if self.range_macs else None)
+                  for i, (s, e) in enumerate(zip(self.range_starts, self.range_ends)))  # fmt: skip
+        yield from heapq.merge(((ip, ip, mac) for ip, mac in singles), ranges, key=lambda entry: entry[:2])
+
+    def addresses(self) -> Iterator[tuple[int, bytes | None]]:
+        """Every address in the set once, in order, with its entry MAC."""
+        ranges = self._range_addresses()
+        singles = iter(sorted(self.singles.items()))
+        nxt_range = next(ranges, None)
+        nxt_single = next(singles, None)
+        while nxt_range or nxt_single:
+            if nxt_single and (not nxt_range or nxt_single[0] <= nxt_range[0]):
+                if nxt_range and nxt_range[0] == nxt_single[0]:
+                    nxt_range = next(ranges, None)  # the single overrides the range here
+                yield nxt_single
+                nxt_single = next(singles, None)
+            else:
+                yield nxt_range
+                nxt_range = next(ranges, None)
+
+    def _range_addresses(self) -> Iterator[tuple[int, bytes | None]]:
+        for i, (s, e) in enumerate(zip(self.range_starts, self.range_ends)):
+            mac = self.range_macs[i] if self.range_macs else None
+            for ip in range(s, e + 1):
+                yield ip, mac
+
+    def __len__(self) -> int:
+        """How many addresses (not entries) the set holds."""
+        total = sum(e - s + 1 for s, e in zip(self.range_starts, self.range_ends))
+        return total + sum(1 for ip in self.singles if not self._in_ranges(ip))
+
+    def __bool__(self) -> bool:
+        return bool(self.singles) or bool(self.range_starts)
+
+    def _in_ranges(self, ip: int) -> bool:
+        i = bisect_right(self.range_starts, ip) - 1
+        return i >= 0 and ip <= self.range_ends[i]
+
+    def describe(self) -> list[str]:
+        """One line per entry, as `check` prints it."""
+        lines = []
+        for first, last, mac in self.entries():
+            size = last - first + 1
+            count = "" if size == 1 else f"  ({size} addresses)"
+            lines.append(f"{span_text(first, last)}{' = ' + format_mac(mac) if mac else ''}{count}")
+        return lines
+
+    # --- building ---
+
+    def _compile(self, singles: dict[int, bytes | None], ranges: list[Spec], exclusions: list[Spec]) -> None:
+        pieces = _most_specific_wins(ranges)
+        if exclusions:
+            # Exclusions beat everything: cut them out of the ranges and singles.
+            excluded = _merge_spans([(s.first, s.last) for s in exclusions])
+            kept_pieces = list(_subtract(pieces, excluded))
+            kept_singles = {ip: mac for ip, mac in singles.items() if not _covered(excluded, ip)}
+            self._note_ineffective(singles, ranges, exclusions, kept_singles, pieces, excluded)
+        else:
+            kept_pieces, kept_singles = pieces, singles
+
+        # Store. Adjacent pieces with the same MAC merge into one interval.
+        merged: list[list] = []
+        for first, last, mac in kept_pieces:
+            if merged and merged[-1][1] + 1 == first and merged[-1][2] == mac:
+                merged[-1][1] = last
+            else:
+                merged.append([first, last, mac])
+        self.range_starts = array("I", (p[0] for p in merged))
+        self.range_ends = array("I", (p[1] for p in merged))
+        macs = [p[2] for p in merged]
+        self.range_macs = macs if any(m is not None for m in macs) else None
+        self.singles = kept_singles
+        self.entry_macs = frozenset(m for m in (*kept_singles.values(), *macs) if m is not None)
+
+    def _note_ineffective(self, singles, ranges, exclusions, kept_singles, pieces, excluded) -> None:
+        """Nothing configured is silently ignored: say which tokens ended up with no effect."""
+        dropped = [format_ipv4(ip) for ip in singles if ip not in kept_singles]
+        dropped += [spec.token for spec in ranges if _span_covered(excluded, spec.first, spec.last)]
+        if dropped:
+            shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+            self.warnings.append(f"excluded entirely, so never answered: {shown}")
+        included = _merge_spans([(f, l) for f, l, _ in pieces] + [(ip, ip) for ip in singles])
+        idle = [spec.token for spec in exclusions if not _overlaps_any(included, spec.first, spec.last)]
+        if idle:
+            shown = ", ".join(idle[:5]) + (f" and {len(idle) - 5} more" if len(idle) > 5 else "")
+            self.warnings.append(f"exclusion matches nothing in the set: {shown}")
+
+
+def _check_equal_size_conflicts(ranges: list[Spec]) -> None:
+    """Equally specific overlapping ranges with different MACs have no winner: refuse them.
+
+    Among equal-sized intervals sorted by start, any overlap shows up between
+    neighbours, so one pass per size suffices.
+    """
+    by_size: dict[int, list[Spec]] = {}
+    for spec in ranges:
+        by_size.setdefault(spec.size, []).append(spec)
+    for group in by_size.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda s: s.first)
+        for a, b in zip(group, group[1:]):
+            if b.first <= a.last and a.mac != b.mac:
+                raise AddressError(b.token, f"overlaps {a.token!r}, as specific, with a different MAC")
+
+
+def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None]]:
+    """Overlapping ranges → disjoint (first, last, mac) pieces in order, the smallest range winning each address."""
+    ordered = sorted(ranges, key=lambda s: (s.first, s.last))
+    if all(b.first > a.last for a, b in zip(ordered, ordered[1:])):
+        return [(s.first, s.last, s.mac) for s in ordered]  # the common case: nothing overlaps
+    _check_equal_size_conflicts(ordered)
+
+    # Sweep over every boundary, keeping the active ranges in a heap by size.
+    bounds = sorted({s.first for s in ordered} | {s.last + 1 for s in ordered})
+    active: list[tuple[int, int, int]] = []  # (size, index, last)
+    pieces: list[tuple[int, int, bytes | None]] = []
+    nxt = 0
+    for point, following in zip(bounds, bounds[1:]):
+        while nxt < len(ordered) and ordered[nxt].first == point:
+            spec = ordered[nxt]
+            heapq.heappush(active, (spec.size, nxt, spec.last))
+            nxt += 1
+        while active and active[0][2] < point:
+            heapq.heappop(active)  # expired; those deeper in the heap go when they reach the top
+        if active:
+            mac = ordered[active[0][1]].mac
+            if pieces and pieces[-1][1] + 1 == point and pieces[-1][2] == mac:
+                pieces[-1] = (pieces[-1][0], following - 1, mac)
+            else:
+                pieces.append((point, following - 1, mac))
+    return pieces
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Union of spans as sorted, disjoint, non-adjacent (first, last) pairs."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1] + 1:
+            if last > merged[-1][1]:
+                merged[-1] = (merged[-1][0], last)
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _subtract(pieces, holes: list[tuple[int, int]]) -> Iterator[tuple[int, int, bytes | None]]:
+    """Pieces (sorted, disjoint) minus holes (sorted, disjoint)."""
+    h = 0
+    for first, last, mac in pieces:
+        while h < len(holes) and holes[h][1] < first:
+            h += 1
+        j = h
+        while first <= last:
+            if j >= len(holes) or holes[j][0] > last:
+                yield first, last, mac
+                break
+            hole_first, hole_last = holes[j]
+            if hole_first > first:
+                yield first, hole_first - 1, mac
+            first = hole_last + 1
+            j += 1
+
+
+def _covered(spans: list[tuple[int, int]], ip: int) -> bool:
+    return _span_covered(spans, ip, ip)
+
+
+def _span_covered(spans: list[tuple[int, int]], first: int, last: int) -> bool:
+    """Is [first, last] inside one span? (Spans are merged, so one is enough.)"""
+    i = bisect_right(spans, (first, _MAX_IP)) - 1
+    return i >= 0 and spans[i][0] <= first and last <= spans[i][1]
+
+
+def _overlaps_any(spans: list[tuple[int, int]], first: int, last: int) -> bool:
+    i = bisect_right(spans, (last, _MAX_IP)) - 1
+    return i >= 0 and spans[i][1] >= first
