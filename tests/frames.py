@@ -1,0 +1,104 @@
+"""The decision table as data: one crafted request per row, shared by the byte-level and on-the-wire tests.
+
+Each row says what the Linux kernel does with the frame when it owns the
+target address, and what arpresponder does (reply, or the Drop reason). The
+kernel column is measured again by tests/test_kernel_parity.py.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from arpresponder.codec import BROADCAST_MAC, OP_REQUEST, ZERO_MAC, pack_arp, parse_ipv4, parse_mac
+from arpresponder.decision import Drop
+from arpresponder.lab import PEER_IP, PEER_MAC, RESPONDER_MAC
+
+OURS = parse_mac(RESPONDER_MAC)
+PEER = parse_mac(PEER_MAC)
+TARGET = "198.51.100.10"  # in the set (arpresponder) / assigned to r0 (kernel)
+ALSO_OURS = "198.51.100.11"  # also in the set / also assigned: a peer using it as sender is a conflict
+NOT_OURS = "198.51.100.12"
+SET_TOKENS = (TARGET, ALSO_OURS)
+
+REPLY = "reply"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    frame: bytes
+    kernel: str  # REPLY or "ignore"
+    ours: str  # REPLY or a Drop value
+
+    @property
+    def deliberate(self) -> bool:
+        """We differ from the kernel on purpose (see decision.py)."""
+        return (self.kernel == REPLY) != (self.ours == REPLY)
+
+
+def request(
+    *,
+    eth_dst: bytes = BROADCAST_MAC,
+    eth_src: bytes = PEER,
+    op: int = OP_REQUEST,
+    sha: bytes = PEER,
+    spa: str = PEER_IP,
+    tha: bytes = ZERO_MAC,
+    tpa: str = TARGET,
+) -> bytes:
+    return pack_arp(eth_dst, eth_src, op, sha, parse_ipv4(spa), tha, parse_ipv4(tpa))
+
+
+def patched(frame: bytes, offset: int, fmt: str, value: int) -> bytes:
+    out = bytearray(frame)
+    struct.pack_into(fmt, out, offset, value)
+    return bytes(out)
+
+
+def rows(sender_ip: callable = lambda n: f"203.0.113.{n}") -> list[Row]:
+    """The table. sender_ip(n) gives each row its own sender address, so replies can be matched to rows."""
+    other_host = parse_mac("02:00:00:00:00:99")
+    table = [
+        ("broadcast request", dict(), REPLY, REPLY),
+        ("unicast to our MAC (arping's refresh)", dict(eth_dst=OURS), REPLY, REPLY),
+        ("unicast to another host's MAC", dict(eth_dst=other_host), "ignore", Drop.NOT_FOR_US),
+        ("multicast destination", dict(eth_dst=parse_mac("01:00:5e:00:00:01")), REPLY, REPLY),
+        ("ARP sender MAC differs from Ethernet source", dict(sha=parse_mac("02:00:00:00:00:55")), REPLY, REPLY),
+        ("sender IP outside the interface's subnet", dict(), REPLY, REPLY),
+        ("non-zero target MAC", dict(tha=parse_mac("02:00:00:00:00:77")), REPLY, REPLY),
+        ("target not in set", dict(tpa=NOT_OURS), "ignore", Drop.NOT_IN_SET),
+        ("op reply", dict(op=2), "ignore", Drop.NOT_REQUEST),
+        ("op 3 (RARP request)", dict(op=3), "ignore", Drop.NOT_REQUEST),
+        ("gratuitous request (sender IP == target IP)", dict(spa=TARGET), "ignore", Drop.GRATUITOUS),
+        ("sender IP is multicast", dict(spa="224.0.0.1"), "ignore", Drop.BAD_SENDER),
+        ("sender IP is limited broadcast", dict(spa="255.255.255.255"), "ignore", Drop.BAD_SENDER),
+        ("sender IP is loopback", dict(spa="127.0.0.1"), "ignore", Drop.BAD_SENDER),
+        ("sender IP is ours too (address conflict)", dict(spa=ALSO_OURS), "ignore", Drop.CONFLICT),
+        ("target is multicast", dict(tpa="224.0.0.1"), "ignore", Drop.BAD_TARGET),
+        ("target is limited broadcast", dict(tpa="255.255.255.255"), "ignore", Drop.BAD_TARGET),
+        ("target is 0.0.0.0", dict(tpa="0.0.0.0"), "ignore", Drop.BAD_TARGET),
+        ("target is loopback", dict(tpa="127.0.0.1"), "ignore", Drop.BAD_TARGET),
+        # Where we differ from the kernel on purpose:
+        ("sender MAC multicast", dict(sha=parse_mac("01:00:5e:00:00:01")), REPLY, Drop.BAD_SENDER),
+        ("sender MAC broadcast", dict(sha=BROADCAST_MAC), REPLY, Drop.BAD_SENDER),
+        ("sender MAC zero", dict(sha=ZERO_MAC), REPLY, Drop.BAD_SENDER),
+        ("Ethernet source is our own MAC", dict(eth_src=OURS), REPLY, Drop.OWN_FRAME),
+    ]
+    out = [
+        Row(name, request(**{"spa": sender_ip(n), **fields}), kernel, ours)
+        for n, (name, fields, kernel, ours) in enumerate(table, start=1)
+    ]
+    n = len(out) + 1
+    base = request(spa=sender_ip(n))
+    out += [
+        Row("probe (sender IP 0.0.0.0, RFC 5227)", request(spa="0.0.0.0"), REPLY, REPLY),
+        Row("unpadded 42-byte frame", request(spa=sender_ip(n + 1))[:42], REPLY, REPLY),
+        Row("truncated to 41 bytes", base[:41], "ignore", Drop.TRUNCATED),
+        Row("htype 6 (IEEE 802), accepted by the kernel", patched(request(spa=sender_ip(n + 2)), 14, "!H", 6), REPLY, REPLY),
+        Row("htype 2", patched(base, 14, "!H", 2), "ignore", Drop.UNSUPPORTED),
+        Row("ptype IPv6", patched(base, 16, "!H", 0x86DD), "ignore", Drop.UNSUPPORTED),
+        Row("hlen 5", patched(base, 18, "!B", 5), "ignore", Drop.UNSUPPORTED),
+        Row("plen 6", patched(base, 19, "!B", 6), "ignore", Drop.UNSUPPORTED),
+    ]
+    return out
