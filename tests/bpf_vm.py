@@ -1,0 +1,30 @@
+"""A classic BPF interpreter for the instructions arpresponder emits, written from the kernel's semantics.
+
+Used to test the generated programs without a socket: an out-of-bounds load
+rejects the frame, as in the kernel; an unknown opcode fails loudly rather
+than guessing.
+"""
+
+from __future__ import annotations
+
+from arpresponder import bpf
+
+
+def run(program: list[bpf.Instruction], frame: bytes) -> int:
+    """What the program returns for frame (0: drop; else bytes to keep)."""
+    a = 0
+    pc = 0
+    for _ in range(len(program) + 1):  # classic BPF jumps only forward: one pass is enough
+        insn = program[pc]
+        if insn.code == bpf.BPF_LD | bpf.BPF_H | bpf.BPF_ABS:
+            if insn.k + 2 > len(frame):
+                return 0
+            a = int.from_bytes(frame[insn.k:insn.k + 2], "big")
+            pc += 1
+        elif insn.code == bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K:
+            pc += 1 + (insn.jt if a == insn.k else insn.jf)
+        elif insn.code == bpf.BPF_RET | bpf.BPF_K:
+            return insn.k
+        else:
+            raise NotImplementedError(f"opcode {insn.code:#x}")
+    raise AssertionError("program ran off its end")
