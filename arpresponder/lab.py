@@ -1,0 +1,216 @@
+"""A throwaway two-namespace veth lab: the only network that demos and tests touch.
+
+    namespace <name>-r                     namespace <name>-p
+    r0  02:00:00:00:00:01  ─── veth ───   p0  02:00:00:00:00:02
+        192.0.2.1/24                          192.0.2.2/24
+                                              198.51.100.0/24 on-link via p0
+
+The responder runs on r0 and answers for addresses in 198.51.100.0/24, a
+subnet no kernel in the lab owns, so the peer's kernel, arping and arp-scan
+only get answers from arpresponder. All addresses are documentation ranges
+(RFC 5737) and all MACs are locally administered.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .errors import UserError
+
+RESPONDER_IF = "r0"
+PEER_IF = "p0"
+RESPONDER_MAC = "02:00:00:00:00:01"
+PEER_MAC = "02:00:00:00:00:02"
+RESPONDER_IP = "192.0.2.1"
+PEER_IP = "192.0.2.2"
+LAB_PREFIXLEN = 24
+SERVED_NET = "198.51.100.0/24"
+
+# What `demo` answers for: a /26, a lone address outside it, and a hole in it.
+DEFAULT_SET = ("198.51.100.128/26", "198.51.100.7", "!198.51.100.130")
+
+DEFAULT_NAME = "arpr-lab"
+
+_CLONE_NEWNET = 0x40000000
+_unique = itertools.count()
+
+
+class LabError(UserError):
+    """The lab could not be built, used or removed."""
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise LabError("the lab needs iproute2's `ip` command (apt-get install iproute2)") from None
+    if check and result.returncode != 0:
+        raise LabError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+@dataclass(frozen=True)
+class Lab:
+    """Two namespaces joined by a veth pair. `up()` builds it, `down()` removes it."""
+
+    name: str = DEFAULT_NAME
+
+    @classmethod
+    def unique(cls, prefix: str = "arpr-t") -> Lab:
+        """A lab whose name no parallel run uses (pid + counter)."""
+        return cls(f"{prefix}{os.getpid()}-{next(_unique)}")
+
+    @property
+    def responder_ns(self) -> str:
+        return f"{self.name}-r"
+
+    @property
+    def peer_ns(self) -> str:
+        return f"{self.name}-p"
+
+    def exists(self) -> bool:
+        names = {line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()}
+        return self.responder_ns in names or self.peer_ns in names
+
+    def up(self) -> Lab:
+        if os.geteuid() != 0:
+            raise LabError("building the lab needs root (network namespaces and veth pairs)")
+        if self.exists():
+            raise LabError(f"lab {self.name!r} already exists; remove it with `arpresponder lab down --name {self.name}`")
+        try:
+            self._build()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _build(self) -> None:
+        r, p = self.responder_ns, self.peer_ns
+        _ip("netns", "add", r)
+        _ip("netns", "add", p)
+        # Created directly inside the namespaces: never a moment on the host.
+        _ip("link", "add", RESPONDER_IF, "netns", r, "address", RESPONDER_MAC,
+            "type", "veth", "peer", "name", PEER_IF, "netns", p, "address", PEER_MAC)  # fmt: skip
+        for ns, ifname, addr in ((r, RESPONDER_IF, RESPONDER_IP), (p, PEER_IF, PEER_IP)):
+            # No IPv6 on the link: keeps captures to the ARP we cause (no DAD, no router solicitations).
+            self.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            _ip("-n", ns, "address", "add", f"{addr}/{LAB_PREFIXLEN}", "dev", ifname)
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "link", "set", ifname, "up")
+        _ip("-n", p, "route", "add", SERVED_NET, "dev", PEER_IF)
+
+    def down(self) -> None:
+        """Remove both namespaces (the veth pair goes with them). Safe to call twice."""
+        for ns in (self.responder_ns, self.peer_ns):
+            _ip("netns", "delete", ns, check=False)
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def run(self, ns: str, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run a command inside one of the lab's namespaces."""
+        try:
+            result = subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
+        except FileNotFoundError:
+            raise LabError("the lab needs iproute2's `ip` command (apt-get install iproute2)") from None
+        if check and result.returncode != 0:
+            raise LabError(f"{' '.join(argv)} in {ns}: exit {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def neighbour(self, ip: str) -> tuple[str | None, str]:
+        """(lladdr or None, state) of the peer's neighbour entry for ip."""
+        out = _ip("-n", self.peer_ns, "neigh", "show", ip, "dev", PEER_IF).stdout.split()
+        lladdr = out[out.index("lladdr") + 1] if "lladdr" in out else None
+        return lladdr, (out[-1] if out else "NONE")
+
+    @contextmanager
+    def inside(self, ns: str) -> Iterator[None]:
+        """Switch this thread into a lab namespace, e.g. to open a socket there.
+
+        A socket keeps the namespace it was created in, so it stays usable
+        after the thread switches back.
+        """
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open("/proc/thread-self/ns/net") as home, open(f"/run/netns/{ns}") as there:
+            if libc.setns(there.fileno(), _CLONE_NEWNET) != 0:
+                raise LabError(f"setns into {ns}: {os.strerror(ctypes.get_errno())}")
+            try:
+                yield
+            finally:
+                if libc.setns(home.fileno(), _CLONE_NEWNET) != 0:
+                    raise LabError(f"setns back from {ns}: {os.strerror(ctypes.get_errno())}")
+
+
+class ResponderProcess:
+    """`arpresponder run` (or any arpresponder command) in a lab namespace, started and stopped like a user would.
+
+    Waits for the "ready" log line before returning, keeps draining its
+    output so a chatty responder never blocks on a full pipe, and stops it
+    with SIGTERM.
+    """
+
+    READY_MARK = "ready:"
+
+    def __init__(self, lab: Lab, args: Sequence[str], ns: str | None = None, ready_timeout: float = 15):
+        argv = ["ip", "netns", "exec", ns or lab.responder_ns, sys.executable, "-m", "arpresponder", *args]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self._ready = threading.Event()
+        self._readers = [
+            threading.Thread(target=self._drain, args=(self.proc.stdout, self.stdout_lines), daemon=True),
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr_lines), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        deadline = time.monotonic() + ready_timeout
+        while not self._ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"arpresponder {' '.join(args)} did not become ready:\n{self.stderr}")
+
+    def _drain(self, stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+            if self.READY_MARK in line:
+                self._ready.set()
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM, wait, and return the exit code (SIGKILL if it does not stop)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._readers:
+            t.join(timeout=5)
+        return self.proc.returncode
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.stdout_lines)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.stderr_lines)
+
+    def __enter__(self) -> ResponderProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
