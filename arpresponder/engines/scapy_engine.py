@@ -1,0 +1,62 @@
+"""The portable engine: scapy's layer-2 socket for whatever OS scapy supports.
+
+Receives through scapy with a BPF filter string (scapy compiles it with
+libpcap) and sends every reply through that same socket: one socket for the
+whole run, never one per reply as `sendp` would open. Frames stay bytes; no
+scapy packet is dissected or built on the way.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import EngineError
+
+BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
+MAX_BATCH = 256
+
+
+class ScapyEngine:
+    name = "scapy"
+
+    def __init__(self, interface: str, receive: bool = True):
+        try:
+            import scapy.arch  # noqa: F401  (picks this OS's socket classes into conf)
+            from scapy.config import conf
+            from scapy.error import Scapy_Exception
+        except ImportError:
+            raise EngineError("the scapy engine needs scapy (pip install scapy)") from None
+        self.interface = interface
+        try:
+            # Not promiscuous: like the kernel, we answer what is sent to us or to everyone.
+            self.sock = conf.L2socket(iface=interface, filter=BPF_FILTER if receive else None, promisc=False)
+        except PermissionError:
+            raise EngineError("opening a raw socket needs CAP_NET_RAW: run as root") from None
+        except Scapy_Exception as e:
+            raise EngineError(f"scapy cannot filter on {interface}: {e} (on Debian: apt-get install libpcap0.8)") from None
+        except OSError as e:
+            raise EngineError(f"scapy cannot open {interface}: {e.strerror or e}") from None
+        self._linux_socket = getattr(self.sock, "ins", None) if sys.platform.startswith("linux") else None
+
+    def receive_batch(self, timeout: float) -> list[bytes]:
+        frames: list[bytes] = []
+        wait = timeout
+        while len(frames) < MAX_BATCH and self.sock.select([self.sock], wait):
+            _cls, frame, _ts = self.sock.recv_raw()
+            if frame is not None:  # None: a frame we sent ourselves, seen on the way out
+                frames.append(frame)
+            wait = 0
+        return frames
+
+    def send(self, frame: bytes) -> None:
+        self.sock.send(frame)
+
+    def kernel_drops(self) -> int | None:
+        if self._linux_socket is None:
+            return None
+        from .packet import packet_socket_drops
+
+        return packet_socket_drops(self._linux_socket)
+
+    def close(self) -> None:
+        self.sock.close()

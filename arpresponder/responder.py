@@ -1,0 +1,101 @@
+"""The responder loop: frames in from an engine, decisions, replies out, every outcome counted.
+
+Engines only move frames (see engines/); this loop is the same for all of
+them, so is the decision, so are the counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from .addrset import AddressSet
+from .codec import ArpFrame, FrameError, format_ipv4, format_mac
+from .decision import Drop, decide
+from .stats import Stats
+
+log = logging.getLogger("arpresponder")
+
+POLL_INTERVAL = 0.2  # seconds an idle engine waits before we look at the stop flag again
+
+
+class Engine(Protocol):
+    name: str
+
+    def receive_batch(self, timeout: float) -> list[bytes]:
+        """Frames that arrived, waiting up to timeout for the first; [] if none."""
+
+    def send(self, frame: bytes) -> None:
+        """Transmit one frame; OSError if the kernel refuses it."""
+
+    def kernel_drops(self) -> int | None:
+        """Frames dropped by the kernel since the last call, or None if the engine cannot tell."""
+
+    def close(self) -> None: ...
+
+
+class Responder:
+    """Decides for each frame and counts the outcome; hands back the replies to send."""
+
+    def __init__(self, addresses: AddressSet, mac: bytes, stats: Stats, dry_run: bool = False):
+        self.addresses = addresses
+        self.mac = mac
+        self.stats = stats
+        self.dry_run = dry_run
+        self._warned_conflict = False
+
+    def handle_batch(self, frames: list[bytes]) -> list[bytes]:
+        replies: list[bytes] = []
+        dropped = self.stats.dropped
+        debug = log.isEnabledFor(logging.DEBUG)
+        for frame in frames:
+            outcome = decide(frame, self.addresses, self.mac)
+            if outcome.__class__ is bytes:
+                replies.append(outcome)
+            else:
+                dropped[outcome] += 1
+                if outcome is Drop.CONFLICT and not self._warned_conflict:
+                    self._warn_conflict(frame)
+            if debug:
+                log.debug("%s", describe(frame, outcome))
+        self.stats.received += len(frames)
+        self.stats.replied += len(replies)
+        return [] if self.dry_run else replies
+
+    def _warn_conflict(self, frame: bytes) -> None:
+        self._warned_conflict = True
+        request = ArpFrame.from_bytes(frame)
+        log.warning(
+            "another host uses %s, an address in our set (it asked from %s); "
+            "we do not answer it, and further cases are counted as 'conflict'",
+            format_ipv4(request.spa), format_mac(request.sha),
+        )  # fmt: skip
+
+
+def describe(frame: bytes, outcome: bytes | Drop) -> str:
+    """One log line for one decision."""
+    try:
+        what = str(ArpFrame.from_bytes(frame))
+    except FrameError as e:
+        what = f"{len(frame)}-byte frame ({type(e).__name__}: {e})"
+    if isinstance(outcome, Drop):
+        return f"drop {outcome}: {what}"
+    return f"reply {ArpFrame.from_bytes(outcome)} for {what}"
+
+
+def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
+    """Answer until stop is set. Stats are brought up to date once per batch."""
+    stats = responder.stats
+    while not stop.is_set():
+        frames = engine.receive_batch(POLL_INTERVAL)
+        if frames:
+            for reply in responder.handle_batch(frames):
+                try:
+                    engine.send(reply)
+                    stats.sent += 1
+                except OSError:
+                    stats.send_errors += 1
+        drops = engine.kernel_drops()
+        if drops is not None:
+            stats.kernel_drops = (stats.kernel_drops or 0) + drops
