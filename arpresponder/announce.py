@@ -1,0 +1,77 @@
+"""Gratuitous ARP: tell the link that our addresses are at our MAC.
+
+Neighbours keep a cached MAC for minutes; after a box holding alias IPs is
+swapped, they keep sending to the old one until told otherwise. For each
+address we send both gratuitous forms (codec.gratuitous_frames), `count`
+rounds `interval` seconds apart (RFC 5227 announces twice, 2 s apart), never
+faster than `rate` frames a second, so a /16 does not flood the link.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .addrset import AddressSet
+from .codec import gratuitous_frames
+
+log = logging.getLogger("arpresponder")
+
+
+@dataclass(frozen=True)
+class AnnounceSettings:
+    count: int = 2  # rounds (RFC 5227: ANNOUNCE_NUM)
+    interval: float = 2.0  # seconds between rounds (RFC 5227: ANNOUNCE_INTERVAL)
+    rate: float = 1000.0  # frames per second, at most
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, in words naming the option."""
+        out = []
+        if self.count < 1:
+            out.append(f"count must be at least 1, not {self.count}")
+        if self.interval < 0:
+            out.append(f"interval must not be negative, not {self.interval}")
+        if not self.rate > 0:
+            out.append(f"rate must be more than 0 frames/s, not {self.rate}")
+        return out
+
+
+def announce(
+    send: Callable[[bytes], None],
+    addresses: AddressSet,
+    interface_mac: bytes,
+    settings: AnnounceSettings,
+    stop: threading.Event | None = None,
+    on_sent: Callable[[int], None] = lambda n: None,
+) -> int:
+    """Send the announcements; returns frames sent. Stops early, between frames, when stop is set."""
+    stop = stop or threading.Event()
+    n_addresses = len(addresses)
+    per_round = 2 * n_addresses
+    log.info(
+        "announcing %d address%s: %d frames a round, %d round%s %.1f s apart, at most %.0f frames/s (about %.1f s a round)",
+        n_addresses, "" if n_addresses == 1 else "es", per_round, settings.count, "" if settings.count == 1 else "s",
+        settings.interval, settings.rate, per_round / settings.rate,
+    )  # fmt: skip
+    gap = 1.0 / settings.rate
+    sent = 0
+    for round_no in range(settings.count):
+        if round_no and stop.wait(settings.interval):
+            break
+        due = time.monotonic()
+        for ip, mac in addresses.addresses():
+            for frame in gratuitous_frames(mac or interface_mac, ip, interface_mac):
+                delay = due - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    return sent
+                if stop.is_set():
+                    return sent
+                send(frame)
+                sent += 1
+                on_sent(1)
+                due += gap
+    log.info("announced: %d gratuitous ARP frames sent", sent)
+    return sent

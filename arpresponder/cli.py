@@ -1,0 +1,349 @@
+"""The `arpresponder` command: run, announce, check, lab, demo."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .addrset import AddressSet
+from .announce import AnnounceSettings, announce
+from .codec import format_mac
+from .config import Config, load_config, read_address_file
+from .errors import ConfigError, UserError
+
+log = logging.getLogger("arpresponder")
+
+app = typer.Typer(
+    help=(
+        "Answer ARP requests for a set of IPv4 addresses with this host's MAC, "
+        "as the kernel does for addresses assigned to an interface, without assigning them.\n\n"
+        "Warning: on a real LAN, answering for an address another host owns takes its traffic. "
+        "Use documentation or lab addresses, or addresses you own."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+lab_app = typer.Typer(help="Build or remove a throwaway two-namespace veth lab (needs root).", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+
+class EngineName(str, Enum):
+    auto = "auto"
+    packet = "packet"
+    scapy = "scapy"
+
+
+# Options shared by the commands that take an address set.
+InterfaceOpt = Annotated[Optional[str], typer.Option("--interface", "-i", metavar="IFACE", help="Ethernet interface to answer on.")]
+IpOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--ip",
+        metavar="ADDR",
+        help="Addresses to answer for: 198.51.100.7, 198.51.100.0/26, 198.51.100.10-198.51.100.20, "
+        "!198.51.100.5 to exclude, 198.51.100.9=02:aa:bb:cc:dd:ee to answer with another MAC. Repeat as needed.",
+    ),
+]
+IpFileOpt = Annotated[
+    Optional[list[Path]], typer.Option("--ip-file", metavar="FILE", help="File of address tokens, one per line ('#' comments).")
+]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", help="TOML config file (see README).")]
+EngineOpt = Annotated[
+    Optional[EngineName],
+    typer.Option("--engine", "-e", metavar="ENGINE", help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux."),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every decision (DEBUG).")]
+
+
+def _load(config: Path | None, interface: str | None, ip: list[str] | None, ip_file: list[Path] | None,
+          engine: EngineName | None) -> Config:  # fmt: skip
+    """The config file, if any, with the command line on top: --ip adds addresses, the rest overrides."""
+    cfg = load_config(config) if config else Config()
+    if interface:
+        if cfg.interface and cfg.interface != interface:
+            log.info("--interface %s overrides interface = %r from %s", interface, cfg.interface, config)
+        cfg.interface = interface
+    if engine:
+        if config and cfg.engine != "auto" and cfg.engine != engine.value:
+            log.info("--engine %s overrides engine = %r from %s", engine.value, cfg.engine, config)
+        cfg.engine = engine.value
+    cfg.tokens += [("--ip", token) for token in ip or []]
+    for path in ip_file or []:
+        cfg.tokens += read_address_file(path)
+    return cfg
+
+
+def _require_addresses(cfg: Config) -> AddressSet:
+    if not cfg.tokens:
+        raise ConfigError("no addresses to answer for: give --ip, --ip-file, or addresses in the config file")
+    addresses = cfg.address_set()
+    if not addresses:
+        raise ConfigError("the address set is empty: every address given is excluded")
+    for warning in addresses.warnings:
+        log.warning("%s", warning)
+    return addresses
+
+
+def _require_interface(cfg: Config):
+    from .iface import interface_facts
+
+    if not cfg.interface:
+        raise ConfigError("no interface: give --interface, or interface = \"...\" in the config file")
+    return interface_facts(cfg.interface)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C and SIGTERM set the returned event; the loops notice within a poll interval."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _announce_settings(cfg: Config, count: int | None, interval: float | None, rate: float | None) -> AnnounceSettings:
+    settings = AnnounceSettings(
+        count=cfg.announce.count if count is None else count,
+        interval=cfg.announce.interval if interval is None else interval,
+        rate=cfg.announce.rate if rate is None else rate,
+    )
+    problems = settings.problems()
+    if problems:
+        raise ConfigError(f"announce {problems[0]}")
+    return settings
+
+
+@app.command()
+def run(
+    interface: InterfaceOpt = None,
+    ip: IpOpt = None,
+    ip_file: IpFileOpt = None,
+    config: ConfigOpt = None,
+    engine: EngineOpt = None,
+    announce_at_start: Annotated[
+        Optional[bool], typer.Option("--announce/--no-announce", help="Send gratuitous ARP for every address at start.")
+    ] = None,
+    announce_count: Annotated[Optional[int], typer.Option(metavar="N", help="Announcement rounds. [default: 2]")] = None,
+    announce_interval: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Seconds between rounds. [default: 2]")] = None,
+    announce_rate: Annotated[Optional[float], typer.Option(metavar="FPS", help="At most this many frames/s. [default: 1000]")] = None,
+    dry_run: Annotated[Optional[bool], typer.Option("--dry-run", help="Decide and count, send nothing.")] = None,
+    duration: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
+
+    Examples:
+
+        arpresponder run -i r0 --ip 198.51.100.128/26 --ip 198.51.100.7 --ip '!198.51.100.130'
+
+        arpresponder run --config lab.toml --announce -v
+    """
+    from .engines import open_engine
+    from .iface import warnings_for
+    from .responder import Responder, serve
+    from .stats import Stats
+
+    _setup_logging(verbose)
+    cfg = _load(config, interface, ip, ip_file, engine)
+    facts = _require_interface(cfg)
+    addresses = _require_addresses(cfg)
+    settings = _announce_settings(cfg, announce_count, announce_interval, announce_rate)
+    dry = cfg.dry_run if dry_run is None else dry_run
+    at_start = cfg.announce_at_start if announce_at_start is None else announce_at_start
+    for warning in warnings_for(facts, addresses):
+        log.warning("%s", warning)
+
+    stop = _stop_on_signals()
+    eng = open_engine(cfg.engine, facts.name)
+    stats = Stats(interface=facts.name, engine=eng.name)
+    responder = Responder(addresses, facts.mac, stats, dry_run=dry)
+    if duration is not None:
+        threading.Timer(duration, stop.set).start()
+    if at_start and not dry:
+        threading.Thread(target=_announce_in_background, args=(eng, addresses, facts.mac, settings, stop, stats),
+                         name="announce", daemon=True).start()  # fmt: skip
+    elif at_start:
+        log.info("dry run: not announcing")
+    log.info(
+        "ready: answering %d addresses on %s (%s) with the %s engine%s",
+        len(addresses), facts.name, format_mac(facts.mac), eng.name, ", dry run" if dry else "",
+    )  # fmt: skip
+    try:
+        serve(eng, responder, stop)
+    finally:
+        stop.set()
+        eng.close()
+        typer.echo(stats.summary(dry_run=dry))
+
+
+def _announce_in_background(eng, addresses, mac, settings, stop, stats) -> None:
+    def count(n: int) -> None:
+        stats.announced += n
+
+    try:
+        announce(eng.send, addresses, mac, settings, stop, on_sent=count)
+    except OSError as e:
+        log.error("announcing stopped: the kernel refused a frame: %s", e.strerror or e)
+
+
+@app.command("announce")
+def announce_command(
+    interface: InterfaceOpt = None,
+    ip: IpOpt = None,
+    ip_file: IpFileOpt = None,
+    config: ConfigOpt = None,
+    engine: EngineOpt = None,
+    count: Annotated[Optional[int], typer.Option(metavar="N", help="Rounds (RFC 5227 announces twice). [default: 2]")] = None,
+    interval: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Seconds between rounds. [default: 2]")] = None,
+    rate: Annotated[Optional[float], typer.Option(metavar="FPS", help="At most this many frames/s. [default: 1000]")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Send gratuitous ARP for every address in the set, so neighbours replace stale cache entries.
+
+    Each address gets both forms, a request and a reply, broadcast (as arping -U and -A send them).
+
+    Example:
+
+        arpresponder announce -i r0 --ip 198.51.100.128/26 --count 3 --interval 1
+    """
+    from .engines import open_engine
+
+    _setup_logging(verbose)
+    cfg = _load(config, interface, ip, ip_file, engine)
+    facts = _require_interface(cfg)
+    addresses = _require_addresses(cfg)
+    settings = _announce_settings(cfg, count, interval, rate)
+    stop = _stop_on_signals()
+    eng = open_engine(cfg.engine, facts.name, receive=False)
+    try:
+        sent = announce(eng.send, addresses, facts.mac, settings, stop)
+    except OSError as e:
+        raise UserError(f"sending on {facts.name} failed: {e.strerror or e}") from None
+    finally:
+        eng.close()
+    typer.echo(f"sent {sent} gratuitous ARP frames for {len(addresses)} addresses on {facts.name}")
+
+
+@app.command()
+def check(
+    config_file: Annotated[Optional[Path], typer.Argument(metavar="[CONFIG]", help="TOML config file to check.")] = None,
+    ip: IpOpt = None,
+    ip_file: IpFileOpt = None,
+    show_all: Annotated[bool, typer.Option("--all", help="List every entry, not only the first 50.")] = False,
+) -> None:
+    """Validate a config (and any --ip/--ip-file) and print the address set it resolves to. Needs no privilege.
+
+    Example:
+
+        arpresponder check lab.toml
+    """
+    from .iface import InterfaceError, interface_facts
+
+    _setup_logging(False)
+    cfg = _load(config_file, None, ip, ip_file, None)
+    addresses = _require_addresses(cfg)
+    lines = addresses.describe()
+    total = len(addresses)
+    typer.echo(f"{config_file or 'command line'}: valid")
+    if cfg.interface:
+        try:
+            facts = interface_facts(cfg.interface)
+            typer.echo(f"interface: {cfg.interface} ({format_mac(facts.mac)} here)")
+        except InterfaceError as e:
+            typer.echo(f"interface: {cfg.interface} (not usable on this machine: {e})")
+    else:
+        typer.echo("interface: not set (give --interface to run)")
+    typer.echo(f"engine: {cfg.engine}{', dry run' if cfg.dry_run else ''}")
+    a = cfg.announce
+    typer.echo(
+        f"announce at start: {'yes' if cfg.announce_at_start else 'no'} "
+        f"({a.count} round{'s' if a.count != 1 else ''}, {a.interval:g} s apart, at most {a.rate:g} frames/s)"
+    )
+    typer.echo(f"answers for {total} address{'es' if total != 1 else ''} in {len(lines)} entr{'ies' if len(lines) != 1 else 'y'}:")
+    shown = lines if show_all else lines[:50]
+    for line in shown:
+        typer.echo(f"  {line}")
+    if len(shown) < len(lines):
+        typer.echo(f"  ... and {len(lines) - len(shown)} more (--all lists them)")
+
+
+@lab_app.command("up")
+def lab_up(name: Annotated[str, typer.Option(metavar="NAME", help="Lab name: prefix of both namespaces.")] = "arpr-lab") -> None:
+    """Create two namespaces joined by a veth pair, with documentation addresses, and print how to use them."""
+    from . import lab
+
+    the_lab = lab.Lab(name).up()
+    r, p = the_lab.responder_ns, the_lab.peer_ns
+    default = " ".join(f"--ip '{t}'" if t.startswith("!") else f"--ip {t}" for t in lab.DEFAULT_SET)
+    typer.echo(
+        f"lab {name!r} is up:\n"
+        f"  {r}: {lab.RESPONDER_IF} {lab.RESPONDER_MAC} {lab.RESPONDER_IP}/{lab.LAB_PREFIXLEN}  (run arpresponder here)\n"
+        f"  {p}: {lab.PEER_IF} {lab.PEER_MAC} {lab.PEER_IP}/{lab.LAB_PREFIXLEN}, {lab.SERVED_NET} on-link  (ask from here)\n"
+        f"try:\n"
+        f"  ip netns exec {r} arpresponder run -i {lab.RESPONDER_IF} {default}\n"
+        f"  ip netns exec {p} arping -c 3 -I {lab.PEER_IF} 198.51.100.150\n"
+        f"  ip netns exec {p} arp-scan -I {lab.PEER_IF} {lab.SERVED_NET}\n"
+        f"  ip netns exec {p} ping -c 1 198.51.100.7; ip -n {p} neigh\n"
+        f"remove it with: arpresponder lab down{'' if name == lab.DEFAULT_NAME else f' --name {name}'}"
+    )
+
+
+@lab_app.command("down")
+def lab_down(name: Annotated[str, typer.Option(metavar="NAME", help="Lab name given to `lab up`.")] = "arpr-lab") -> None:
+    """Remove the lab's namespaces (and with them the veth pair and anything running there)."""
+    from . import lab
+
+    the_lab = lab.Lab(name)
+    if os.geteuid() != 0:
+        raise UserError("removing the lab needs root")
+    if not the_lab.exists():
+        typer.echo(f"no lab named {name!r} is up")
+        return
+    the_lab.down()
+    typer.echo(f"lab {name!r} removed")
+
+
+@app.command()
+def demo(engine: EngineOpt = None) -> None:
+    """Build a throwaway lab, answer for a default set there, resolve addresses from the peer, show it, clean up.
+
+    The peer's kernel (ping, then `ip neigh`) and iputils arping ask for
+    addresses in and out of the set; the demo prints what each saw and exits
+    non-zero if anything differs from what the set says. Needs root.
+    """
+    from .demo import run_demo
+
+    _setup_logging(False)
+    if not run_demo((engine or EngineName.auto).value, typer.echo):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as e:
+        typer.echo(f"arpresponder: error: {e}", err=True)
+        sys.exit(e.exit_code)
