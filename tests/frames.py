@@ -56,49 +56,47 @@ def patched(frame: bytes, offset: int, fmt: str, value: int) -> bytes:
     return bytes(out)
 
 
-def rows(sender_ip: callable = lambda n: f"203.0.113.{n}") -> list[Row]:
+def rows(sender_ip=lambda n: f"203.0.113.{n}") -> list[Row]:
     """The table. sender_ip(n) gives each row its own sender address, so replies can be matched to rows."""
     other_host = parse_mac("02:00:00:00:00:99")
+    whole = None  # no change to the frame's bytes
     table = [
-        ("broadcast request", dict(), REPLY, REPLY),
-        ("unicast to our MAC (arping's refresh)", dict(eth_dst=OURS), REPLY, REPLY),
-        ("unicast to another host's MAC", dict(eth_dst=other_host), "ignore", Drop.NOT_FOR_US),
-        ("multicast destination", dict(eth_dst=parse_mac("01:00:5e:00:00:01")), REPLY, REPLY),
-        ("ARP sender MAC differs from Ethernet source", dict(sha=parse_mac("02:00:00:00:00:55")), REPLY, REPLY),
-        ("sender IP outside the interface's subnet", dict(), REPLY, REPLY),
-        ("non-zero target MAC", dict(tha=parse_mac("02:00:00:00:00:77")), REPLY, REPLY),
-        ("target not in set", dict(tpa=NOT_OURS), "ignore", Drop.NOT_IN_SET),
-        ("op reply", dict(op=2), "ignore", Drop.NOT_REQUEST),
-        ("op 3 (RARP request)", dict(op=3), "ignore", Drop.NOT_REQUEST),
-        ("gratuitous request (sender IP == target IP)", dict(spa=TARGET), "ignore", Drop.GRATUITOUS),
-        ("sender IP is multicast", dict(spa="224.0.0.1"), "ignore", Drop.BAD_SENDER),
-        ("sender IP is limited broadcast", dict(spa="255.255.255.255"), "ignore", Drop.BAD_SENDER),
-        ("sender IP is loopback", dict(spa="127.0.0.1"), "ignore", Drop.BAD_SENDER),
-        ("sender IP is ours too (address conflict)", dict(spa=ALSO_OURS), "ignore", Drop.CONFLICT),
-        ("target is multicast", dict(tpa="224.0.0.1"), "ignore", Drop.BAD_TARGET),
-        ("target is limited broadcast", dict(tpa="255.255.255.255"), "ignore", Drop.BAD_TARGET),
-        ("target is 0.0.0.0", dict(tpa="0.0.0.0"), "ignore", Drop.BAD_TARGET),
-        ("target is loopback", dict(tpa="127.0.0.1"), "ignore", Drop.BAD_TARGET),
-        # Where we differ from the kernel on purpose:
-        ("sender MAC multicast", dict(sha=parse_mac("01:00:5e:00:00:01")), REPLY, Drop.BAD_SENDER),
-        ("sender MAC broadcast", dict(sha=BROADCAST_MAC), REPLY, Drop.BAD_SENDER),
-        ("sender MAC zero", dict(sha=ZERO_MAC), REPLY, Drop.BAD_SENDER),
-        ("Ethernet source is our own MAC", dict(eth_src=OURS), REPLY, Drop.OWN_FRAME),
+        # name, request fields, change to the bytes, kernel, arpresponder
+        ("broadcast request", {}, whole, REPLY, REPLY),
+        ("unicast to our MAC (arping's refresh)", dict(eth_dst=OURS), whole, REPLY, REPLY),
+        ("unicast to another host's MAC", dict(eth_dst=other_host), whole, "ignore", Drop.NOT_FOR_US),
+        ("multicast destination", dict(eth_dst=parse_mac("01:00:5e:00:00:01")), whole, REPLY, REPLY),
+        ("ARP sender MAC differs from Ethernet source", dict(sha=parse_mac("02:00:00:00:00:55")), whole, REPLY, REPLY),
+        ("sender IP outside the interface's subnet", {}, whole, REPLY, REPLY),
+        ("non-zero target MAC", dict(tha=parse_mac("02:00:00:00:00:77")), whole, REPLY, REPLY),
+        ("probe (sender IP 0.0.0.0, RFC 5227)", dict(spa="0.0.0.0"), whole, REPLY, REPLY),
+        ("unpadded 42-byte frame", {}, lambda f: f[:42], REPLY, REPLY),
+        ("htype 6 (IEEE 802), accepted by the kernel", {}, lambda f: patched(f, 14, "!H", 6), REPLY, REPLY),
+        ("target not in set", dict(tpa=NOT_OURS), whole, "ignore", Drop.NOT_IN_SET),
+        ("op reply", dict(op=2), whole, "ignore", Drop.NOT_REQUEST),
+        ("op 3 (RARP request)", dict(op=3), whole, "ignore", Drop.NOT_REQUEST),
+        ("gratuitous request (sender IP == target IP)", dict(spa=TARGET), whole, "ignore", Drop.GRATUITOUS),
+        ("sender IP is multicast", dict(spa="224.0.0.1"), whole, "ignore", Drop.BAD_SENDER),
+        ("sender IP is limited broadcast", dict(spa="255.255.255.255"), whole, "ignore", Drop.BAD_SENDER),
+        ("sender IP is loopback", dict(spa="127.0.0.1"), whole, "ignore", Drop.BAD_SENDER),
+        ("sender IP is ours too (address conflict)", dict(spa=ALSO_OURS), whole, "ignore", Drop.CONFLICT),
+        ("target is multicast", dict(tpa="224.0.0.1"), whole, "ignore", Drop.BAD_TARGET),
+        ("target is limited broadcast", dict(tpa="255.255.255.255"), whole, "ignore", Drop.BAD_TARGET),
+        ("target is 0.0.0.0", dict(tpa="0.0.0.0"), whole, "ignore", Drop.BAD_TARGET),
+        ("target is loopback", dict(tpa="127.0.0.1"), whole, "ignore", Drop.BAD_TARGET),
+        ("truncated to 41 bytes", {}, lambda f: f[:41], "ignore", Drop.TRUNCATED),
+        ("htype 2", {}, lambda f: patched(f, 14, "!H", 2), "ignore", Drop.UNSUPPORTED),
+        ("ptype IPv6", {}, lambda f: patched(f, 16, "!H", 0x86DD), "ignore", Drop.UNSUPPORTED),
+        ("hlen 5", {}, lambda f: patched(f, 18, "!B", 5), "ignore", Drop.UNSUPPORTED),
+        ("plen 6", {}, lambda f: patched(f, 19, "!B", 6), "ignore", Drop.UNSUPPORTED),
+        # Where we differ from the kernel on purpose (see decision.py):
+        ("sender MAC multicast", dict(sha=parse_mac("01:00:5e:00:00:01")), whole, REPLY, Drop.BAD_SENDER),
+        ("sender MAC broadcast", dict(sha=BROADCAST_MAC), whole, REPLY, Drop.BAD_SENDER),
+        ("sender MAC zero", dict(sha=ZERO_MAC), whole, REPLY, Drop.BAD_SENDER),
+        ("Ethernet source is our own MAC", dict(eth_src=OURS), whole, REPLY, Drop.OWN_FRAME),
     ]
-    out = [
-        Row(name, request(**{"spa": sender_ip(n), **fields}), kernel, ours)
-        for n, (name, fields, kernel, ours) in enumerate(table, start=1)
-    ]
-    n = len(out) + 1
-    base = request(spa=sender_ip(n))
-    out += [
-        Row("probe (sender IP 0.0.0.0, RFC 5227)", request(spa="0.0.0.0"), REPLY, REPLY),
-        Row("unpadded 42-byte frame", request(spa=sender_ip(n + 1))[:42], REPLY, REPLY),
-        Row("truncated to 41 bytes", base[:41], "ignore", Drop.TRUNCATED),
-        Row("htype 6 (IEEE 802), accepted by the kernel", patched(request(spa=sender_ip(n + 2)), 14, "!H", 6), REPLY, REPLY),
-        Row("htype 2", patched(base, 14, "!H", 2), "ignore", Drop.UNSUPPORTED),
-        Row("ptype IPv6", patched(base, 16, "!H", 0x86DD), "ignore", Drop.UNSUPPORTED),
-        Row("hlen 5", patched(base, 18, "!B", 5), "ignore", Drop.UNSUPPORTED),
-        Row("plen 6", patched(base, 19, "!B", 6), "ignore", Drop.UNSUPPORTED),
-    ]
+    out = []
+    for n, (name, fields, change, kernel, ours) in enumerate(table, start=1):
+        frame = request(**{"spa": sender_ip(n), **fields})
+        out.append(Row(name, change(frame) if change else frame, kernel, ours))
     return out

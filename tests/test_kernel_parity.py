@@ -1,0 +1,66 @@
+"""The decision table, measured on the wire: the Linux kernel and arpresponder get the same frames.
+
+First the kernel of the responder namespace owns the addresses (assigned to
+r0) and answers; then the addresses are removed and arpresponder answers.
+For every row: who replied must match the table (tests/frames.py), the two
+replies must be the same bytes, and arpresponder's drop counters must
+match the rows it dropped.
+"""
+
+import re
+from collections import Counter
+
+import pytest
+
+from arpresponder.codec import ARP_FRAME_LEN, ArpFrame
+from arpresponder.lab import RESPONDER_IF, ResponderProcess
+
+from .frames import REPLY, SET_TOKENS, rows
+from .wire import PeerPort
+
+pytestmark = pytest.mark.wire
+
+ROWS = rows()
+
+
+def replies_by_row(port: PeerPort) -> dict[str, bytes]:
+    """Send every row at once; match each reply to its row by the reply's target IP (each row has its own sender IP)."""
+    received = port.exchange([row.frame for row in ROWS])
+    by_sender = {row.frame[28:32]: row.name for row in ROWS if len(row.frame) >= 32}
+    out: dict[str, bytes] = {}
+    for frame in received:
+        reply = ArpFrame.from_bytes(frame)
+        name = by_sender[reply.tpa.to_bytes(4, "big")]
+        assert name not in out, f"two replies for {name!r}"
+        out[name] = frame[:ARP_FRAME_LEN]  # the kernel sends 42 bytes on a veth, we pad to 60
+    return out
+
+
+def test_rows_have_distinct_senders():
+    senders = [row.frame[28:32] for row in ROWS if len(row.frame) >= 32]
+    assert len(senders) == len(set(senders))
+
+
+@pytest.mark.parametrize("engine", ["packet", "scapy"])
+def test_kernel_and_arpresponder_agree_with_the_table(lab, engine):
+    port = PeerPort(lab)
+    for ip in SET_TOKENS:
+        lab.run(lab.responder_ns, "ip", "address", "add", f"{ip}/32", "dev", RESPONDER_IF)
+    kernel = replies_by_row(port)
+    for ip in SET_TOKENS:
+        lab.run(lab.responder_ns, "ip", "address", "del", f"{ip}/32", "dev", RESPONDER_IF)
+
+    with ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--engine", engine, *(f"--ip={t}" for t in SET_TOKENS)]) as r:
+        ours = replies_by_row(port)
+        assert r.stop() == 0
+    port.close()
+
+    assert sorted(kernel) == sorted(row.name for row in ROWS if row.kernel == REPLY)
+    assert sorted(ours) == sorted(row.name for row in ROWS if row.ours == REPLY)
+    for name in set(kernel) & set(ours):
+        assert ours[name] == kernel[name], f"{name}: our reply differs from the kernel's"
+
+    # Each dropped row is counted under its reason. not-request never reaches us: the BPF filter keeps it in the kernel.
+    expected = Counter(row.ours for row in ROWS if row.ours not in (REPLY, "not-request"))
+    counted = Counter({m[1]: int(m[2]) for m in re.finditer(r"^\s{4}(\S+)\s+(\d+)$", r.stdout, re.MULTILINE)})
+    assert counted == expected

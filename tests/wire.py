@@ -1,0 +1,87 @@
+"""Helpers for tests on the wire: a tcpdump capture, a raw port on the peer, and real clients' output parsed."""
+
+from __future__ import annotations
+
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from arpresponder.codec import ETHERTYPE_ARP
+from arpresponder.lab import PEER_IF, Lab
+
+
+@contextmanager
+def tcpdump(lab: Lab, ns: str, iface: str, path: Path, expression: str = "arp") -> Iterator[list]:
+    """Capture with tcpdump while the block runs; afterwards the yielded list holds the frames (scapy packets)."""
+    import scapy.layers.l2  # noqa: F401  (registers Ethernet and ARP, so the capture is dissected)
+    from scapy.utils import rdpcap
+
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "tcpdump", "-i", iface, "--immediate-mode", "-U", "-n", "-w", str(path), expression],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stderr.readline()  # "tcpdump: listening on ..." once the capture runs
+        assert "listening on" in line, f"tcpdump did not start: {line}"
+        frames: list = []
+        yield frames
+        time.sleep(0.2)  # let the last frames reach the file
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    frames.extend(rdpcap(str(path)))
+
+
+class PeerPort:
+    """A raw ARP socket on the peer's end of the veth pair: send crafted frames, collect what comes back."""
+
+    def __init__(self, lab: Lab):
+        with lab.inside(lab.peer_ns):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETHERTYPE_ARP))
+            self.sock.bind((PEER_IF, ETHERTYPE_ARP))
+
+    def exchange(self, frames: list[bytes], window: float = 0.5) -> list[bytes]:
+        """Send frames (1 ms apart), then return every ARP frame received during the window."""
+        while select.select([self.sock], [], [], 0)[0]:
+            self.sock.recv(2048)  # stale frames from before
+        for frame in frames:
+            self.sock.send(frame)
+            time.sleep(0.001)
+        received = []
+        deadline = time.monotonic() + window
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([self.sock], [], [], left)[0]:
+                data, addr = self.sock.recvfrom(2048)
+                if addr[2] != socket.PACKET_OUTGOING:
+                    received.append(data)
+        return received
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def arping(lab: Lab, ip: str, *args: str, count: int = 3) -> tuple[int, list[str]]:
+    """iputils arping from the peer: (exit code, MACs of the replies, in order)."""
+    result = lab.run(lab.peer_ns, "arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, *args, ip, check=False)
+    return result.returncode, [m.lower() for m in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]", result.stdout)]
+
+
+def arp_scan(lab: Lab, target: str) -> list[tuple[str, str]]:
+    """arp-scan from the peer: (ip, mac) for every answer line, duplicates included."""
+    out = lab.run(lab.peer_ns, "arp-scan", "--plain", "--retry=2", "-I", PEER_IF, target, timeout=60).stdout
+    return [(line.split("\t")[0], line.split("\t")[1].lower()) for line in out.splitlines() if "\t" in line]
+
+
+def kernel_resolves(lab: Lab, ips: list[str]) -> dict[str, str | None]:
+    """Let the peer's kernel resolve each ip (a ping, whose ICMP nobody answers); ip → MAC it learned, or None."""
+    procs = [subprocess.Popen(["ip", "netns", "exec", lab.peer_ns, "ping", "-c", "1", "-W", "1", ip],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for ip in ips]  # fmt: skip
+    for p in procs:
+        p.wait(timeout=10)
+    return {ip: lab.neighbour(ip)[0] for ip in ips}
