@@ -168,9 +168,9 @@ def run(
 
     _setup_logging(verbose)
     cfg = _load(config, interface, ip, ip_file, engine)
-    facts = _require_interface(cfg)
     addresses = _require_addresses(cfg)
     settings = _announce_settings(cfg, announce_count, announce_interval, announce_rate)
+    facts = _require_interface(cfg)
     dry = cfg.dry_run if dry_run is None else dry_run
     at_start = cfg.announce_at_start if announce_at_start is None else announce_at_start
     for warning in warnings_for(facts, addresses):
@@ -233,9 +233,9 @@ def announce_command(
 
     _setup_logging(verbose)
     cfg = _load(config, interface, ip, ip_file, engine)
-    facts = _require_interface(cfg)
     addresses = _require_addresses(cfg)
     settings = _announce_settings(cfg, count, interval, rate)
+    facts = _require_interface(cfg)
     stop = _stop_on_signals()
     eng = open_engine(cfg.engine, facts.name, receive=False)
     try:

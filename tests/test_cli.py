@@ -1,0 +1,199 @@
+"""The command line as a user meets it: one clear line and a non-zero exit for every mistake, never a traceback."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from arpresponder.lab import RESPONDER_IF, Lab, ResponderProcess
+
+from .wire import arping
+
+
+def cli(*args: str, ns: str | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    argv = [*prefix, sys.executable, "-m", "arpresponder", *args]
+    if ns:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("arpresponder: error:")]
+    assert len(errors) == 1, result.stderr
+    assert re.search(message, errors[0]), errors[0]
+
+
+# --- input errors: no privilege needed ---
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("198.51.100.300", r"--ip: '198.51.100.300': .*not an IPv4 address"),
+        ("224.0.0.1", r"--ip: '224.0.0.1': refused: 224.0.0.0/4 is multicast"),
+        ("127.0.0.1", r"refused: 127.0.0.0/8 is loopback"),
+        ("198.51.100.7=zz", r"not a MAC address"),
+    ],
+)
+def test_bad_ip_is_one_line_exit_2(token, message):
+    assert_user_error(cli("run", "-i", "nosuch0", "--ip", token), 2, message)
+
+
+def test_no_addresses():
+    assert_user_error(cli("run", "-i", "nosuch0"), 2, r"no addresses to answer for")
+
+
+def test_everything_excluded():
+    assert_user_error(cli("run", "-i", "x", "--ip", "198.51.100.7", "--ip", "!198.51.100.0/24"), 2, "set is empty")
+
+
+def test_no_interface():
+    assert_user_error(cli("run", "--ip", "198.51.100.7"), 2, r"no interface: give --interface")
+
+
+def test_unknown_interface_lists_the_ones_there_are():
+    result = cli("run", "-i", "nosuch0", "--ip", "198.51.100.7")
+    assert_user_error(result, 1, r"no interface named 'nosuch0'; interfaces here: .*\blo\b")
+
+
+def test_bad_config_file(tmp_path):
+    (tmp_path / "lab.toml").write_text('interface = "r0"\nadresses = ["198.51.100.7"]\n')
+    assert_user_error(cli("run", "-c", str(tmp_path / "lab.toml")), 2, r"lab.toml:2: unknown key 'adresses'")
+    assert_user_error(cli("check", str(tmp_path / "missing.toml")), 2, r"cannot read config")
+
+
+def test_bad_announce_option():
+    assert_user_error(cli("announce", "-i", "x", "--ip", "198.51.100.7", "--rate", "0"), 2, r"rate must be more than 0")
+
+
+def test_unknown_engine_is_a_usage_error():
+    result = cli("run", "-i", "r0", "--ip", "198.51.100.7", "--engine", "turbo")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "turbo" in result.stderr
+
+
+def test_check_prints_the_resolved_set(tmp_path):
+    (tmp_path / "lab.toml").write_text(
+        'interface = "nosuch0"\naddresses = ["198.51.100.128/26", "!198.51.100.130", "198.51.100.7=02:aa:bb:cc:dd:ee"]\n'
+    )
+    result = cli("check", str(tmp_path / "lab.toml"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-4:] == [
+        "answers for 64 addresses in 3 entries:",
+        "  198.51.100.7 = 02:aa:bb:cc:dd:ee",
+        "  198.51.100.128/31  (2 addresses)",
+        "  198.51.100.131-198.51.100.191  (61 addresses)",
+    ]
+    assert "interface: nosuch0 (not usable on this machine" in result.stdout
+
+
+def test_check_warns_about_what_has_no_effect():
+    result = cli("check", "--ip", "198.51.100.0/24", "--ip", "!203.0.113.9")
+    assert result.returncode == 0
+    assert "exclusion matches nothing in the set: !203.0.113.9" in result.stderr
+
+
+# --- errors that need the lab ---
+
+
+@pytest.mark.wire
+def test_not_ethernet(lab):
+    assert_user_error(cli("run", "-i", "lo", "--ip", "198.51.100.7", ns=lab.responder_ns), 1, r"lo is not an Ethernet")
+
+
+@pytest.mark.wire
+@pytest.mark.parametrize("engine", ["packet", "scapy"])
+def test_without_cap_net_raw(lab, engine):
+    no_raw = ("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw")
+    result = cli("run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw)
+    assert_user_error(result, 1, r"needs CAP_NET_RAW")
+    result = cli("announce", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw)
+    assert_user_error(result, 1, r"needs CAP_NET_RAW")
+
+
+@pytest.mark.wire
+def test_run_warns_about_what_will_surprise(lab):
+    """The kernel owns one of the addresses, proxy_arp is on, and a neighbour already holds another."""
+    lab.run(lab.responder_ns, "sysctl", "-q", "-w", f"net.ipv4.conf.{RESPONDER_IF}.proxy_arp=1")
+    lab.run(lab.responder_ns, "ip", "neigh", "add", "198.51.100.7", "lladdr", "02:00:00:00:00:99", "dev", RESPONDER_IF,
+            "nud", "reachable")  # fmt: skip
+    with ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "192.0.2.1", "--ip", "198.51.100.7"]) as r:
+        r.stop()
+    assert "192.0.2.1 is assigned to r0: the kernel answers too" in r.stderr
+    assert "proxy_arp is on for r0" in r.stderr
+    assert "198.51.100.7 is in the neighbour table at 02:00:00:00:00:99: another host seems to own it" in r.stderr
+
+
+@pytest.mark.wire
+def test_sigint_and_sigterm_end_cleanly_with_a_summary(lab):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        r = ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "198.51.100.7"])
+        arping(lab, "198.51.100.7", count=1)
+        r.proc.send_signal(sig)
+        assert r.stop() == 0
+        assert "Traceback" not in r.stderr
+        assert re.search(r"frames seen\s+1\n\s+replies sent\s+1\n", r.stdout), r.stdout
+
+
+@pytest.mark.wire
+def test_duration_stops_by_itself(lab):
+    start = time.monotonic()
+    result = cli("run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--duration", "1", ns=lab.responder_ns)
+    assert result.returncode == 0 and "frames seen" in result.stdout
+    assert time.monotonic() - start < 10
+
+
+# --- the lab and the demo ---
+
+
+def netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+@pytest.mark.wire
+def test_lab_up_and_down():
+    name = f"arpr-cli{os.getpid()}"
+    lab = Lab(name)
+    try:
+        up = cli("lab", "up", "--name", name)
+        assert up.returncode == 0 and f"{name}-r" in up.stdout and "arping" in up.stdout
+        assert {f"{name}-r", f"{name}-p"} <= netns_names()
+        assert_user_error(cli("lab", "up", "--name", name), 1, "already exists")
+        assert cli("lab", "down", "--name", name).returncode == 0
+        assert not {f"{name}-r", f"{name}-p"} & netns_names()
+        assert "no lab named" in cli("lab", "down", "--name", name).stdout
+    finally:
+        lab.down()
+
+
+@pytest.mark.wire
+def test_demo_succeeds_and_leaves_nothing_behind():
+    before = netns_names()
+    result = cli("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo OK" in result.stdout
+    assert re.search(r"198\.51\.100\.150\s+yes\s+02:00:00:00:00:01 REACHABLE\s+2 replies from 02:00:00:00:00:01\s+yes", result.stdout)
+    assert re.search(r"198\.51\.100\.130\s+no\s+no answer", result.stdout)
+    assert netns_names() == before
+
+
+@pytest.mark.wire
+def test_demo_interrupted_removes_its_lab():
+    before = netns_names()
+    proc = subprocess.Popen([sys.executable, "-m", "arpresponder", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("responder:"):
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert "interrupted; the lab is removed" in out
+    assert netns_names() == before
