@@ -13,8 +13,8 @@ addresses) wins, so a single address with its own MAC can sit inside a
 block. Two equally specific overlapping entries with different MACs are an
 error. Exclusions beat every inclusion, whatever the order.
 
-Ranges are never expanded: a /8 is one interval. After `compile`, lookups
-are a dict probe for single addresses, then a bisect over sorted, disjoint
+Ranges are never expanded: a /8 is one interval. Once loaded, lookups are
+a dict probe for single addresses, then a bisect over sorted, disjoint
 interval arrays.
 """
 
@@ -62,6 +62,11 @@ def refused_target(first: int, last: int) -> str | None:
     return None
 
 
+def is_refused(ip: int) -> bool:
+    """refused_target(ip, ip) is not None, as plain comparisons: the decision asks this for every request."""
+    return ip == 0 or ip >> 24 == 127 or 0xE0000000 <= ip <= 0xEFFFFFFF or ip == 0xFFFFFFFF
+
+
 class Spec(NamedTuple):
     """One parsed token."""
 
@@ -83,7 +88,7 @@ def parse_token(token: str) -> Spec:
     except OSError:
         pass
     else:
-        if ip == 0 or ip >> 24 == 127 or ip >= 0xE0000000 and (ip < 0xF0000000 or ip == _MAX_IP):
+        if is_refused(ip):
             raise AddressError(token, f"refused: {refused_target(ip, ip)}; no host on a link owns it")
         return Spec(ip, ip, None, False, token)
     text = token.strip()
@@ -279,7 +284,7 @@ class AddressSet:
         if dropped:
             shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
             self.warnings.append(f"excluded entirely, so never answered: {shown}")
-        included = _merge_spans([(f, l) for f, l, _ in pieces] + [(ip, ip) for ip in singles])
+        included = _merge_spans([(first, last) for first, last, _ in pieces] + [(ip, ip) for ip in singles])
         idle = [spec.token for spec in exclusions if not _overlaps_any(included, spec.first, spec.last)]
         if idle:
             shown = ", ".join(idle[:5]) + (f" and {len(idle) - 5} more" if len(idle) > 5 else "")

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,7 +37,7 @@ lab_app = typer.Typer(help="Build or remove a throwaway two-namespace veth lab (
 app.add_typer(lab_app, name="lab")
 
 
-class EngineName(str, Enum):
+class EngineName(StrEnum):
     auto = "auto"
     packet = "packet"
     scapy = "scapy"
@@ -149,7 +149,7 @@ def run(
     announce_count: Annotated[Optional[int], typer.Option(metavar="N", help="Announcement rounds. [default: 2]")] = None,
     announce_interval: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Seconds between rounds. [default: 2]")] = None,
     announce_rate: Annotated[Optional[float], typer.Option(metavar="FPS", help="At most this many frames/s. [default: 1000]")] = None,
-    dry_run: Annotated[Optional[bool], typer.Option("--dry-run", help="Decide and count, send nothing.")] = None,
+    dry_run: Annotated[Optional[bool], typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")] = None,
     duration: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -181,15 +181,18 @@ def run(
     stats = Stats(interface=facts.name, engine=eng.name)
     responder = Responder(addresses, facts.mac, stats, dry_run=dry)
     if duration is not None:
-        threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
     if at_start and not dry:
         threading.Thread(target=_announce_in_background, args=(eng, addresses, facts.mac, settings, stop, stats),
                          name="announce", daemon=True).start()  # fmt: skip
     elif at_start:
         log.info("dry run: not announcing")
+    n = len(addresses)
     log.info(
-        "ready: answering %d addresses on %s (%s) with the %s engine%s",
-        len(addresses), facts.name, format_mac(facts.mac), eng.name, ", dry run" if dry else "",
+        "ready: answering %d address%s on %s (%s) with the %s engine%s",
+        n, "" if n == 1 else "es", facts.name, format_mac(facts.mac), eng.name, ", dry run" if dry else "",
     )  # fmt: skip
     try:
         serve(eng, responder, stop)

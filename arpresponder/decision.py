@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .addrset import AddressSet, refused_target
+from .addrset import AddressSet, is_refused
 from .codec import (
     ARP_FRAME,
     ARP_FRAME_LEN,
@@ -70,7 +70,7 @@ def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
         return Drop.BAD_SENDER
     if spa == tpa:
         return Drop.GRATUITOUS
-    if refused_target(tpa, tpa):
+    if is_refused(tpa):
         return Drop.BAD_TARGET
     mac = addresses.resolve(tpa, our_mac)
     if mac is None:

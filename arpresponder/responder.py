@@ -6,33 +6,21 @@ them, so is the decision, so are the counters.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
-from typing import Protocol
 
 from .addrset import AddressSet
 from .codec import ArpFrame, FrameError, format_ipv4, format_mac
 from .decision import Drop, decide
+from .engines import Engine
+from .errors import EngineError
 from .stats import Stats
 
 log = logging.getLogger("arpresponder")
 
 POLL_INTERVAL = 0.2  # seconds an idle engine waits before we look at the stop flag again
-
-
-class Engine(Protocol):
-    name: str
-
-    def receive_batch(self, timeout: float) -> list[bytes]:
-        """Frames that arrived, waiting up to timeout for the first; [] if none."""
-
-    def send(self, frame: bytes) -> None:
-        """Transmit one frame; OSError if the kernel refuses it."""
-
-    def kernel_drops(self) -> int | None:
-        """Frames dropped by the kernel since the last call, or None if the engine cannot tell."""
-
-    def close(self) -> None: ...
 
 
 class Responder:
@@ -88,7 +76,11 @@ def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
     """Answer until stop is set. Stats are brought up to date once per batch."""
     stats = responder.stats
     while not stop.is_set():
-        frames = engine.receive_batch(POLL_INTERVAL)
+        try:
+            frames = engine.receive_batch(POLL_INTERVAL)
+        except OSError as e:
+            _survive_receive_error(engine.interface, e)
+            continue
         if frames:
             for reply in responder.handle_batch(frames):
                 try:
@@ -99,3 +91,14 @@ def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
         drops = engine.kernel_drops()
         if drops is not None:
             stats.kernel_drops = (stats.kernel_drops or 0) + drops
+
+
+def _survive_receive_error(interface: str, error: OSError) -> None:
+    """A link that goes down is reported once and then works again when up; a vanished one never returns."""
+    if error.errno != errno.ENETDOWN:
+        raise EngineError(f"receiving on {interface} failed: {error.strerror or error}") from None
+    try:
+        socket.if_nametoindex(interface)
+    except OSError:
+        raise EngineError(f"{interface} disappeared") from None
+    log.warning("%s went down; answering again once it is up", interface)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arpresponder.addrset import AddressError, AddressSet, span_text
+from arpresponder.addrset import REFUSED_TARGETS, AddressError, AddressSet, is_refused, refused_target, span_text
 from arpresponder.codec import format_ipv4, parse_ipv4, parse_mac
 
 OURS = parse_mac("02:00:00:00:00:01")
@@ -103,6 +103,17 @@ def test_bad_tokens_name_the_token_and_the_problem(token, why):
         AddressSet.parse([token])
     assert repr(token) in str(e.value)
     assert why in str(e.value)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_fast_refusal_check_is_the_table(address):
+    assert is_refused(address) == (refused_target(address, address) is not None)
+
+
+def test_fast_refusal_check_at_every_edge_of_the_table():
+    edges = {x for lo, hi, _ in REFUSED_TARGETS for x in (lo - 1, lo, hi, hi + 1) if 0 <= x <= 2**32 - 1}
+    for address in edges:
+        assert is_refused(address) == (refused_target(address, address) is not None), format_ipv4(address)
 
 
 def test_refused_addresses_may_still_be_excluded():

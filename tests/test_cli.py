@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from arpresponder.lab import RESPONDER_IF, Lab, ResponderProcess
+from arpresponder.lab import RESPONDER_IF, RESPONDER_MAC, Lab, ResponderProcess
 
 from .wire import arping
 
@@ -139,6 +139,25 @@ def test_sigint_and_sigterm_end_cleanly_with_a_summary(lab):
         assert r.stop() == 0
         assert "Traceback" not in r.stderr
         assert re.search(r"frames seen\s+1\n\s+replies sent\s+1\n", r.stdout), r.stdout
+
+
+@pytest.mark.wire
+@pytest.mark.parametrize("engine", ["packet", "scapy"])
+def test_link_down_is_survived_and_a_vanished_interface_ends_the_run(lab, engine):
+    r = ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine])
+    lab.run(lab.responder_ns, "ip", "link", "set", RESPONDER_IF, "down")
+    time.sleep(0.5)
+    lab.run(lab.responder_ns, "ip", "link", "set", RESPONDER_IF, "up")
+    _, macs = arping(lab, "198.51.100.7", count=2)
+    assert RESPONDER_MAC in macs  # still answering after the link came back
+    lab.run(lab.responder_ns, "ip", "link", "del", RESPONDER_IF)
+    r.proc.wait(timeout=10)
+    assert r.stop() == 1
+    assert "r0 went down; answering again once it is up" in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("arpresponder: error:")]
+    assert errors == ["arpresponder: error: r0 disappeared"]
+    assert "Traceback" not in r.stderr and "WARNING:" not in r.stderr  # nor scapy's own noise
+    assert "replies sent" in r.stdout
 
 
 @pytest.mark.wire

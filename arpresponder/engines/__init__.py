@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Protocol
 
 from ..errors import EngineError
 from .packet import PacketEngine
@@ -10,7 +11,25 @@ from .packet import PacketEngine
 ENGINES = ("auto", "packet", "scapy")
 
 
-def open_engine(name: str, interface: str, receive: bool = True):
+class Engine(Protocol):
+    """What the responder loop and announce need from an engine."""
+
+    name: str
+    interface: str
+
+    def receive_batch(self, timeout: float) -> list[bytes]:
+        """Frames that arrived, waiting up to timeout for the first; [] if none."""
+
+    def send(self, frame: bytes) -> None:
+        """Transmit one frame; OSError if the kernel refuses it."""
+
+    def kernel_drops(self) -> int | None:
+        """Frames dropped by the kernel since the last call, or None if the engine cannot tell."""
+
+    def close(self) -> None: ...
+
+
+def open_engine(name: str, interface: str, receive: bool = True) -> Engine:
     """The named engine on interface; `auto` is packet on Linux, scapy elsewhere."""
     if name == "auto":
         name = "packet" if sys.platform.startswith("linux") else "scapy"

@@ -22,6 +22,7 @@ class ScapyEngine:
     def __init__(self, interface: str, receive: bool = True):
         try:
             import scapy.arch  # noqa: F401  (picks this OS's socket classes into conf)
+            import scapy.layers.l2  # noqa: F401  (registers Ethernet, or the socket warns it cannot guess the link type)
             from scapy.config import conf
             from scapy.error import Scapy_Exception
         except ImportError:
