@@ -184,9 +184,11 @@ def run(
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True
         timer.start()
+    announcer = None
     if at_start and not dry:
-        threading.Thread(target=_announce_in_background, args=(eng, addresses, facts.mac, settings, stop, stats),
-                         name="announce", daemon=True).start()  # fmt: skip
+        announcer = threading.Thread(target=_announce_in_background, name="announce", daemon=True,
+                                     args=(eng, addresses, facts.mac, settings, stop, stats))  # fmt: skip
+        announcer.start()
     elif at_start:
         log.info("dry run: not announcing")
     n = len(addresses)
@@ -198,6 +200,8 @@ def run(
         serve(eng, responder, stop)
     finally:
         stop.set()
+        if announcer:
+            announcer.join(timeout=2)  # it stops between frames; the socket must outlive its last send
         eng.close()
         typer.echo(stats.summary(dry_run=dry))
 

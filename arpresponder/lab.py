@@ -103,7 +103,8 @@ class Lab:
             "type", "veth", "peer", "name", PEER_IF, "netns", p, "address", PEER_MAC)  # fmt: skip
         for ns, ifname, addr in ((r, RESPONDER_IF, RESPONDER_IP), (p, PEER_IF, PEER_IP)):
             # No IPv6 on the link: keeps captures to the ARP we cause (no DAD, no router solicitations).
-            self.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            self.sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
+            self.sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
             _ip("-n", ns, "address", "add", f"{addr}/{LAB_PREFIXLEN}", "dev", ifname)
             _ip("-n", ns, "link", "set", "lo", "up")
             _ip("-n", ns, "link", "set", ifname, "up")
@@ -129,6 +130,11 @@ class Lab:
         if check and result.returncode != 0:
             raise LabError(f"{' '.join(argv)} in {ns}: exit {result.returncode}: {result.stderr.strip()}")
         return result
+
+    def sysctl(self, ns: str, key: str, value: str) -> None:
+        """Set a network sysctl inside a lab namespace (without needing procps' sysctl)."""
+        with self.inside(ns), open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
+            f.write(value)
 
     def neighbour(self, ip: str) -> tuple[str | None, str]:
         """(lladdr or None, state) of the peer's neighbour entry for ip."""

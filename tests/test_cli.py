@@ -120,7 +120,7 @@ def test_without_cap_net_raw(lab, engine):
 @pytest.mark.wire
 def test_run_warns_about_what_will_surprise(lab):
     """The kernel owns one of the addresses, proxy_arp is on, and a neighbour already holds another."""
-    lab.run(lab.responder_ns, "sysctl", "-q", "-w", f"net.ipv4.conf.{RESPONDER_IF}.proxy_arp=1")
+    lab.sysctl(lab.responder_ns, f"net.ipv4.conf.{RESPONDER_IF}.proxy_arp", "1")
     lab.run(lab.responder_ns, "ip", "neigh", "add", "198.51.100.7", "lladdr", "02:00:00:00:00:99", "dev", RESPONDER_IF,
             "nud", "reachable")  # fmt: skip
     with ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "192.0.2.1", "--ip", "198.51.100.7"]) as r:
