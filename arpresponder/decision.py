@@ -40,7 +40,7 @@ class Drop(StrEnum):
     TRUNCATED = "truncated"  # shorter than Ethernet header + ARP payload (42 bytes)
     UNSUPPORTED = "unsupported"  # not ARP for Ethernet/IPv4 (ethertype, htype, ptype, hlen, plen)
     NOT_REQUEST = "not-request"  # a reply, or an op we do not know
-    OWN_FRAME = "own-frame"  # Ethernet source is our own MAC: our own frame come back
+    OWN_FRAME = "own-frame"  # Ethernet source is our own MAC: one of our frames, looped back
     BAD_SENDER = "bad-sender"  # sender MAC not one host, or sender IP multicast/broadcast/loopback
     GRATUITOUS = "gratuitous"  # sender IP == target IP: an announcement, not a question
     BAD_TARGET = "bad-target"  # target IP nobody may own (0.0.0.0, loopback, multicast, broadcast)

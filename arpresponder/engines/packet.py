@@ -3,7 +3,8 @@
 The filter (bpf.arp_request_filter) means only ARP requests wake us; the
 socket ignores frames we send ourselves (PACKET_IGNORE_OUTGOING), drains
 everything queued per wake-up, and reports the kernel's drop counter.
-Rings and batched sends are the performance issue's work.
+Still one system call per frame each way; memory-mapped rings and batched
+sends would cut that under flood.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def open_packet_socket(interface: str, receive: bool = True) -> socket.socket:
             except OSError as e:
                 if e.errno not in (errno.ENOPROTOOPT, errno.EINVAL):
                     raise
-                # Older kernel: our replies come back and are counted as not-request, which the BPF filter also stops.
+                # Older kernel: our own frames come back. The filter stops our replies (op 2);
+                # the decision drops our gratuitous requests as own-frame.
             try:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
             except PermissionError:
