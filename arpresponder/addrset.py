@@ -155,8 +155,6 @@ class AddressSet:
     range_starts: array = field(default_factory=lambda: array("I"))
     range_ends: array = field(default_factory=lambda: array("I"))
     range_macs: list[bytes | None] | None = None
-    # Every MAC an entry answers with, besides the interface's (a peer may unicast to these).
-    entry_macs: frozenset[bytes] = frozenset()
     # Things the user configured that had no effect, in words.
     warnings: list[str] = field(default_factory=list)
 
@@ -234,6 +232,12 @@ class AddressSet:
         total = sum(e - s + 1 for s, e in zip(self.range_starts, self.range_ends))
         return total + sum(1 for ip in self.singles if not self._in_ranges(ip))
 
+    def entry_macs(self) -> set[bytes]:
+        """Every MAC an entry answers with, besides the interface's."""
+        macs = {*self.singles.values(), *(self.range_macs or ())}
+        macs.discard(None)
+        return macs
+
     def __bool__(self) -> bool:
         return bool(self.singles) or bool(self.range_starts)
 
@@ -258,7 +262,7 @@ class AddressSet:
             # Exclusions beat everything: cut them out of the ranges and singles.
             excluded = _merge_spans([(s.first, s.last) for s in exclusions])
             kept_pieces = list(_subtract(pieces, excluded))
-            kept_singles = {ip: mac for ip, mac in singles.items() if not _covered(excluded, ip)}
+            kept_singles = {ip: mac for ip, mac in singles.items() if not _span_covered(excluded, ip, ip)}
             self._note_ineffective(singles, ranges, exclusions, kept_singles, pieces, excluded)
         else:
             kept_pieces, kept_singles = pieces, singles
@@ -275,7 +279,6 @@ class AddressSet:
         macs = [p[2] for p in merged]
         self.range_macs = macs if any(m is not None for m in macs) else None
         self.singles = kept_singles
-        self.entry_macs = frozenset(m for m in (*kept_singles.values(), *macs) if m is not None)
 
     def _note_ineffective(self, singles, ranges, exclusions, kept_singles, pieces, excluded) -> None:
         """Nothing configured is silently ignored: say which tokens ended up with no effect."""
@@ -310,7 +313,10 @@ def _check_equal_size_conflicts(ranges: list[Spec]) -> None:
 
 
 def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None]]:
-    """Overlapping ranges → disjoint (first, last, mac) pieces in order, the smallest range winning each address."""
+    """Overlapping ranges → disjoint (first, last, mac) pieces in order, the smallest range winning each address.
+
+    Neighbouring pieces may share a MAC; _compile merges them, once, for every path.
+    """
     ordered = sorted(ranges, key=lambda s: (s.first, s.last))
     if all(b.first > a.last for a, b in zip(ordered, ordered[1:])):
         return [(s.first, s.last, s.mac) for s in ordered]  # the common case: nothing overlaps
@@ -329,11 +335,7 @@ def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None
         while active and active[0][2] < point:
             heapq.heappop(active)  # expired; those deeper in the heap go when they reach the top
         if active:
-            mac = ordered[active[0][1]].mac
-            if pieces and pieces[-1][1] + 1 == point and pieces[-1][2] == mac:
-                pieces[-1] = (pieces[-1][0], following - 1, mac)
-            else:
-                pieces.append((point, following - 1, mac))
+            pieces.append((point, following - 1, ordered[active[0][1]].mac))
     return pieces
 
 
@@ -365,10 +367,6 @@ def _subtract(pieces, holes: list[tuple[int, int]]) -> Iterator[tuple[int, int, 
                 yield first, hole_first - 1, mac
             first = hole_last + 1
             j += 1
-
-
-def _covered(spans: list[tuple[int, int]], ip: int) -> bool:
-    return _span_covered(spans, ip, ip)
 
 
 def _span_covered(spans: list[tuple[int, int]], first: int, last: int) -> bool:

@@ -17,6 +17,7 @@ from .addrset import AddressSet
 from .announce import AnnounceSettings, announce
 from .codec import format_mac
 from .config import Config, load_config, read_address_file
+from .engines import ENGINES
 from .errors import ConfigError, UserError
 
 log = logging.getLogger("arpresponder")
@@ -37,10 +38,7 @@ lab_app = typer.Typer(help="Build or remove a throwaway two-namespace veth lab (
 app.add_typer(lab_app, name="lab")
 
 
-class EngineName(StrEnum):
-    auto = "auto"
-    packet = "packet"
-    scapy = "scapy"
+EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # typer shows these as the choices
 
 
 # Options shared by the commands that take an address set.

@@ -66,7 +66,7 @@ def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
         return Drop.NOT_REQUEST
     if eth_src == our_mac:
         return Drop.OWN_FRAME
-    if sha[0] & 1 or sha == ZERO_MAC or _martian_sender(spa):
+    if sha[0] & 1 or sha == ZERO_MAC or (spa and is_refused(spa)):  # spa 0.0.0.0 is a probe: answered
         return Drop.BAD_SENDER
     if spa == tpa:
         return Drop.GRATUITOUS
@@ -84,8 +84,4 @@ def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
         return Drop.CONFLICT
     return pack_arp(sha, our_mac, OP_REPLY, mac, tpa, sha, spa)
 
-
-def _martian_sender(ip: int) -> bool:
-    """Sender IPs the kernel will not answer: multicast, limited broadcast, loopback (0.0.0.0 is a probe: answered)."""
-    return ip >= 0xE0000000 and ip < 0xF0000000 or ip == 0xFFFFFFFF or ip >> 24 == 127
 

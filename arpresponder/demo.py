@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import signal
 from collections.abc import Callable
@@ -34,19 +33,6 @@ class Probe:
         return self.kernel_mac is None and self.arping_replies == 0
 
 
-def arping(lab: Lab, ip: str, count: int = 2) -> tuple[int, frozenset[str]]:
-    """iputils arping from the peer: (replies, MACs they came from). Its second request is unicast to the first MAC."""
-    out = lab.run(lab.peer_ns, "arping", "-c", str(count), "-w", str(count + 1), "-I", PEER_IF, ip, check=False).stdout
-    macs = re.findall(r"reply from \S+ \[([0-9a-f:]+)\]", out, re.IGNORECASE)
-    return len(macs), frozenset(m.lower() for m in macs)
-
-
-def kernel_resolve(lab: Lab, ip: str) -> tuple[str | None, str]:
-    """Let the peer's kernel resolve ip (one ping; its ICMP goes unanswered, the ARP is what counts)."""
-    lab.run(lab.peer_ns, "ping", "-c", "1", "-W", "1", ip, check=False)
-    return lab.neighbour(ip)
-
-
 def run_demo(engine: str, say: Callable[[str], None]) -> bool:
     """True if every probe saw what the set says."""
     addresses = AddressSet.parse(DEFAULT_SET)
@@ -63,12 +49,11 @@ def run_demo(engine: str, say: Callable[[str], None]) -> bool:
             say(f"responder: arpresponder {shlex.join(args)}")
             with ResponderProcess(lab, args) as responder:
                 probes = [Probe(ip, parse_ipv4(ip) in addresses) for ip in PROBED]
+                for probe, (mac, state) in zip(probes, lab.kernel_resolve(PROBED).values()):
+                    probe.kernel_mac, probe.kernel_state = mac, state
                 with ThreadPoolExecutor(len(probes)) as pool:
-                    kernel = pool.map(lambda p: kernel_resolve(lab, p.ip), probes)
-                    for probe, (mac, state) in zip(probes, kernel):
-                        probe.kernel_mac, probe.kernel_state = mac, state
-                    for probe, (n, macs) in zip(probes, pool.map(lambda p: arping(lab, p.ip), probes)):
-                        probe.arping_replies, probe.arping_macs = n, macs
+                    for probe, (_code, macs) in zip(probes, pool.map(lambda p: lab.arping(p.ip, count=2), probes)):
+                        probe.arping_replies, probe.arping_macs = len(macs), frozenset(macs)
                 responder.stop()
             _show(probes, say)
             say("\nthe responder's summary:")

@@ -64,7 +64,7 @@ def warnings_for(facts: InterfaceFacts, addresses: AddressSet) -> list[str]:
         warnings.append(f"proxy_arp is on for {facts.name}: the kernel may answer for addresses it routes, too")
     if facts.up is False:
         warnings.append(f"{facts.name} is down: nothing will be received until it is up")
-    ours = {facts.mac, *addresses.entry_macs}
+    ours = {facts.mac, *addresses.entry_macs()}
     owned = [(ip, mac) for ip, mac in neighbours(facts.name) if ip in addresses and mac not in ours]
     for ip, mac in owned[:5]:
         warnings.append(

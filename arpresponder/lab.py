@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +131,26 @@ class Lab:
         if check and result.returncode != 0:
             raise LabError(f"{' '.join(argv)} in {ns}: exit {result.returncode}: {result.stderr.strip()}")
         return result
+
+    def arping(self, ip: str, count: int = 3) -> tuple[int, list[str]]:
+        """iputils arping from the peer: (exit code, the MAC of each reply in order).
+
+        After its first reply, arping sends its requests unicast to that MAC,
+        as a neighbour refreshing its cache does.
+        """
+        result = self.run(self.peer_ns, "arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, ip, check=False)
+        return result.returncode, [m.lower() for m in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]", result.stdout)]
+
+    def kernel_resolve(self, ips: Sequence[str]) -> dict[str, tuple[str | None, str]]:
+        """Let the peer's kernel resolve each address, all at once: ip → (lladdr or None, state).
+
+        One ping each: nobody answers the ICMP, the ARP before it is what counts.
+        """
+        pings = [subprocess.Popen(["ip", "netns", "exec", self.peer_ns, "ping", "-c", "1", "-W", "1", ip],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for ip in ips]  # fmt: skip
+        for ping in pings:
+            ping.wait(timeout=10)
+        return {ip: self.neighbour(ip) for ip in ips}
 
     def sysctl(self, ns: str, key: str, value: str) -> None:
         """Set a network sysctl inside a lab namespace (without needing procps' sysctl)."""

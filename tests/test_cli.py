@@ -11,8 +11,6 @@ import pytest
 
 from arpresponder.lab import RESPONDER_IF, RESPONDER_MAC, Lab, ResponderProcess
 
-from .wire import arping
-
 
 def cli(*args: str, ns: str | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     argv = [*prefix, sys.executable, "-m", "arpresponder", *args]
@@ -134,7 +132,7 @@ def test_run_warns_about_what_will_surprise(lab):
 def test_sigint_and_sigterm_end_cleanly_with_a_summary(lab):
     for sig in (signal.SIGINT, signal.SIGTERM):
         r = ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "198.51.100.7"])
-        arping(lab, "198.51.100.7", count=1)
+        lab.arping("198.51.100.7", count=1)
         r.proc.send_signal(sig)
         assert r.stop() == 0
         assert "Traceback" not in r.stderr
@@ -148,7 +146,7 @@ def test_link_down_is_survived_and_a_vanished_interface_ends_the_run(lab, engine
     lab.run(lab.responder_ns, "ip", "link", "set", RESPONDER_IF, "down")
     time.sleep(0.5)
     lab.run(lab.responder_ns, "ip", "link", "set", RESPONDER_IF, "up")
-    _, macs = arping(lab, "198.51.100.7", count=2)
+    _, macs = lab.arping("198.51.100.7", count=2)
     assert RESPONDER_MAC in macs  # still answering after the link came back
     lab.run(lab.responder_ns, "ip", "link", "del", RESPONDER_IF)
     r.proc.wait(timeout=10)

@@ -8,7 +8,7 @@ import pytest
 from arpresponder.codec import OP_REPLY, OP_REQUEST
 from arpresponder.lab import PEER_IF, PEER_MAC, RESPONDER_IF, RESPONDER_MAC, ResponderProcess
 
-from .wire import arp_scan, arping, kernel_resolves, tcpdump
+from .wire import arp_scan, kernel_resolves, tcpdump
 
 pytestmark = pytest.mark.wire
 
@@ -42,7 +42,7 @@ def test_peer_kernel_resolves_the_set_to_our_mac_and_nothing_else(lab, engine):
 
 def test_arping_gets_every_reply_including_its_unicast_refreshes(lab, engine, tmp_path):
     with responder(lab, engine) as r, tcpdump(lab, lab.peer_ns, PEER_IF, tmp_path / "arping.pcap") as frames:
-        code, macs = arping(lab, "198.51.100.150", count=3)
+        code, macs = lab.arping("198.51.100.150", count=3)
     assert code == 0 and macs == [RESPONDER_MAC] * 3
     requests = [f for f in frames if f["ARP"].op == OP_REQUEST and f["ARP"].pdst == "198.51.100.150"]
     replies = [f for f in frames if f["ARP"].op == OP_REPLY and f["ARP"].psrc == "198.51.100.150"]
@@ -58,7 +58,7 @@ def test_arping_gets_every_reply_including_its_unicast_refreshes(lab, engine, tm
 def test_out_of_set_addresses_get_nothing(lab, engine):
     with responder(lab, engine):
         for ip in ("198.51.100.130", "198.51.100.192"):
-            code, macs = arping(lab, ip, count=2)
+            code, macs = lab.arping(ip, count=2)
             assert (code, macs) == (1, []), ip
 
 
@@ -90,7 +90,7 @@ def test_duplicate_address_probe_is_answered(lab, engine):
 def test_entry_mac_answers_for_another_device(lab, engine):
     other = "02:aa:bb:cc:dd:ee"
     with responder(lab, engine, tokens=[f"198.51.100.9={other}", "198.51.100.10"]):
-        code, macs = arping(lab, "198.51.100.9", count=3)  # refreshes go unicast to the entry's MAC
+        code, macs = lab.arping("198.51.100.9", count=3)  # refreshes go unicast to the entry's MAC
         learned = kernel_resolves(lab, ["198.51.100.9", "198.51.100.10"])
     assert (code, macs) == (0, [other] * 3)
     assert learned == {"198.51.100.9": other, "198.51.100.10": RESPONDER_MAC}
@@ -131,7 +131,7 @@ def test_run_announce_at_start_sends_both_forms(lab, engine, tmp_path):
 
 def test_dry_run_decides_but_sends_nothing(lab, engine):
     with responder(lab, engine, "--dry-run") as r:
-        code, macs = arping(lab, "198.51.100.150", count=2)
+        code, macs = lab.arping("198.51.100.150", count=2)
         assert r.stop() == 0
     assert (code, macs) == (1, [])
     assert re.search(r"would have replied \(dry run\)\s+2", r.stdout)
@@ -139,8 +139,8 @@ def test_dry_run_decides_but_sends_nothing(lab, engine):
 
 def test_verbose_logs_each_decision(lab, engine):
     with responder(lab, engine, "-v") as r:
-        arping(lab, "198.51.100.150", count=1)
-        arping(lab, "198.51.100.192", count=1)
+        lab.arping("198.51.100.150", count=1)
+        lab.arping("198.51.100.192", count=1)
         r.stop()
     assert re.search(r"reply 198\.51\.100\.150 is-at 02:00:00:00:00:01 .*for who-has 198\.51\.100\.150", r.stderr)
     assert re.search(r"drop not-in-set: who-has 198\.51\.100\.192", r.stderr)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import select
 import signal
 import socket
@@ -66,12 +65,6 @@ class PeerPort:
         self.sock.close()
 
 
-def arping(lab: Lab, ip: str, *args: str, count: int = 3) -> tuple[int, list[str]]:
-    """iputils arping from the peer: (exit code, MACs of the replies, in order)."""
-    result = lab.run(lab.peer_ns, "arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, *args, ip, check=False)
-    return result.returncode, [m.lower() for m in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]", result.stdout)]
-
-
 def arp_scan(lab: Lab, target: str) -> list[tuple[str, str]]:
     """arp-scan from the peer: (ip, mac) for every answer line, duplicates included."""
     out = lab.run(lab.peer_ns, "arp-scan", "--plain", "--retry=2", "-I", PEER_IF, target, timeout=60).stdout
@@ -79,9 +72,5 @@ def arp_scan(lab: Lab, target: str) -> list[tuple[str, str]]:
 
 
 def kernel_resolves(lab: Lab, ips: list[str]) -> dict[str, str | None]:
-    """Let the peer's kernel resolve each ip (a ping, whose ICMP nobody answers); ip → MAC it learned, or None."""
-    procs = [subprocess.Popen(["ip", "netns", "exec", lab.peer_ns, "ping", "-c", "1", "-W", "1", ip],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for ip in ips]  # fmt: skip
-    for p in procs:
-        p.wait(timeout=10)
-    return {ip: lab.neighbour(ip)[0] for ip in ips}
+    """ip → the MAC the peer's kernel learned for it, or None (Lab.kernel_resolve without the states)."""
+    return {ip: mac for ip, (mac, _state) in lab.kernel_resolve(ips).items()}

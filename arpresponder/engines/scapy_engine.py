@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 
 from ..errors import EngineError
+from .packet import MAX_BATCH, packet_socket_drops
 
 BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
-MAX_BATCH = 256
 
 
 class ScapyEngine:
@@ -55,8 +55,6 @@ class ScapyEngine:
     def kernel_drops(self) -> int | None:
         if self._linux_socket is None:
             return None
-        from .packet import packet_socket_drops
-
         return packet_socket_drops(self._linux_socket)
 
     def close(self) -> None:
