@@ -176,7 +176,7 @@ def run(
 
     stop = _stop_on_signals()
     eng = open_engine(cfg.engine, facts.name)
-    stats = Stats(interface=facts.name, engine=eng.name)
+    stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel)
     responder = Responder(addresses, facts.mac, stats, dry_run=dry)
     if duration is not None:
         timer = threading.Timer(duration, stop.set)

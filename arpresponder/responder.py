@@ -82,12 +82,11 @@ def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
             _survive_receive_error(engine.interface, e)
             continue
         if frames:
-            for reply in responder.handle_batch(frames):
-                try:
-                    engine.send(reply)
-                    stats.sent += 1
-                except OSError:
-                    stats.send_errors += 1
+            replies = responder.handle_batch(frames)
+            if replies:
+                sent = engine.send_batch(replies)
+                stats.sent += sent
+                stats.send_errors += len(replies) - sent
         drops = engine.kernel_drops()
         if drops is not None:
             stats.kernel_drops = (stats.kernel_drops or 0) + drops

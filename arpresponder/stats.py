@@ -21,6 +21,7 @@ class Stats:
     send_errors: int = 0  # reply frames the kernel refused (e.g. ENOBUFS under flood)
     announced: int = 0  # gratuitous ARP frames sent
     kernel_drops: int | None = None  # frames the kernel dropped for lack of buffer; None: engine cannot tell
+    filtered_in_kernel: frozenset[Drop] = frozenset()  # classes the engine's kernel filter removes: never seen here
 
     @property
     def uptime(self) -> float:
@@ -37,6 +38,7 @@ class Stats:
                 rows.append(("replies the kernel refused", self.send_errors))
         rows.append(("dropped", sum(self.dropped.values())))
         rows += [(f"  {reason}", n) for reason, n in sorted(self.dropped.items(), key=lambda kv: -kv[1])]
+        rows += [(f"  {reason}", "in kernel") for reason in sorted(self.filtered_in_kernel)]
         rows.append(("kernel drops", "n/a" if self.kernel_drops is None else self.kernel_drops))
         if self.announced:
             rows.append(("gratuitous ARP frames sent", self.announced))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Protocol
 
+from ..decision import Drop
 from ..errors import EngineError
 from .packet import PacketEngine
 
@@ -16,12 +17,17 @@ class Engine(Protocol):
 
     name: str
     interface: str
+    filtered_in_kernel: frozenset[Drop]  # drop classes the kernel filters out before we see them: never counted
+
 
     def receive_batch(self, timeout: float) -> list[bytes]:
         """Frames that arrived, waiting up to timeout for the first; [] if none."""
 
     def send(self, frame: bytes) -> None:
         """Transmit one frame; OSError if the kernel refuses it."""
+
+    def send_batch(self, frames: list[bytes]) -> int:
+        """Transmit frames; how many the kernel took (the rest it refused, e.g. ENOBUFS under flood)."""
 
     def kernel_drops(self) -> int | None:
         """Frames dropped by the kernel since the last call, or None if the engine cannot tell."""

@@ -16,6 +16,7 @@ import struct
 
 from .. import bpf
 from ..codec import ETHERTYPE_ARP
+from ..decision import Drop
 from ..errors import EngineError
 
 SOL_PACKET = 263
@@ -67,6 +68,7 @@ def open_packet_socket(interface: str, receive: bool = True) -> socket.socket:
 
 class PacketEngine:
     name = "packet"
+    filtered_in_kernel = frozenset({Drop.NOT_REQUEST})
 
     def __init__(self, interface: str, receive: bool = True):
         self.interface = interface
@@ -90,11 +92,26 @@ class PacketEngine:
     def send(self, frame: bytes) -> None:
         self.sock.send(frame)
 
+    def send_batch(self, frames: list[bytes]) -> int:
+        return send_each(self.sock.send, frames)
+
     def kernel_drops(self) -> int | None:
         return packet_socket_drops(self.sock)
 
     def close(self) -> None:
         self.sock.close()
+
+
+def send_each(send, frames: list[bytes]) -> int:
+    """One send per frame; how many the kernel took."""
+    sent = 0
+    for frame in frames:
+        try:
+            send(frame)
+            sent += 1
+        except OSError:
+            pass
+    return sent
 
 
 def packet_socket_drops(sock: socket.socket) -> int:

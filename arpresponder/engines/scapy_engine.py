@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import sys
 
+from ..decision import Drop
 from ..errors import EngineError
-from .packet import MAX_BATCH, packet_socket_drops
+from .packet import MAX_BATCH, packet_socket_drops, send_each
 
 BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
 
 
 class ScapyEngine:
     name = "scapy"
+    filtered_in_kernel = frozenset({Drop.NOT_REQUEST})  # BPF_FILTER passes requests only
 
     def __init__(self, interface: str, receive: bool = True):
         try:
@@ -51,6 +53,9 @@ class ScapyEngine:
 
     def send(self, frame: bytes) -> None:
         self.sock.send(frame)
+
+    def send_batch(self, frames: list[bytes]) -> int:
+        return send_each(self.sock.send, frames)
 
     def kernel_drops(self) -> int | None:
         if self._linux_socket is None:
