@@ -10,19 +10,21 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OP_REQUEST
+from .codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REQUEST
 
 # Opcode parts, from <linux/bpf_common.h>.
 BPF_LD, BPF_JMP, BPF_RET = 0x00, 0x05, 0x06
-BPF_H = 0x08  # half word (16 bits)
+BPF_W, BPF_H = 0x00, 0x08  # word (32 bits), half word (16 bits)
 BPF_ABS = 0x20  # at an absolute offset in the frame
-BPF_JEQ = 0x10
+BPF_JA, BPF_JEQ, BPF_JGT, BPF_JGE = 0x00, 0x10, 0x20, 0x30  # JGT/JGE compare unsigned
 BPF_K = 0x00  # against a constant
 
 SO_ATTACH_FILTER = 26
 BPF_MAXINSNS = 4096  # the kernel's limit on one classic program
+MAX_JUMP = 255  # conditional jump offsets are 8 bits; `ja` takes 32
 
 ACCEPT_WHOLE_FRAME = 0x40000  # return value: bytes of the frame to keep (as tcpdump's snaplen)
 REJECT = 0
@@ -48,8 +50,25 @@ def load_half(offset: int) -> Instruction:
     return Instruction(BPF_LD | BPF_H | BPF_ABS, 0, 0, offset)
 
 
+def load_word(offset: int) -> Instruction:
+    """A = the big-endian 32-bit word at offset: an IPv4 address reads as our integer form."""
+    return Instruction(BPF_LD | BPF_W | BPF_ABS, 0, 0, offset)
+
+
 def jump_if_equal(k: int, jt: int, jf: int) -> Instruction:
     return Instruction(BPF_JMP | BPF_JEQ | BPF_K, jt, jf, k)
+
+
+def jump_if_greater(k: int, jt: int, jf: int) -> Instruction:
+    return Instruction(BPF_JMP | BPF_JGT | BPF_K, jt, jf, k)
+
+
+def jump_if_at_least(k: int, jt: int, jf: int) -> Instruction:
+    return Instruction(BPF_JMP | BPF_JGE | BPF_K, jt, jf, k)
+
+
+def jump(offset: int) -> Instruction:
+    return Instruction(BPF_JMP | BPF_JA, 0, 0, offset)
 
 
 def ret(k: int) -> Instruction:
@@ -70,6 +89,71 @@ def arp_request_filter() -> list[Instruction]:
         ret(ACCEPT_WHOLE_FRAME),
         ret(REJECT),
     ]
+
+
+class ProgramTooLarge(ValueError):
+    """The set has too many separate ranges for one classic BPF program."""
+
+
+def arp_request_filter_for(spans: list[tuple[int, int]]) -> list[Instruction]:
+    """Accept ARP requests whose target IP lies in one of spans (sorted, disjoint, not adjacent); reject the rest.
+
+    Out-of-set requests, the bulk of a flood or of a busy LAN, then cost no
+    system call at all. The spans are searched as a binary tree of unsigned
+    comparisons, so a frame meets about log2(len(spans)) of them. Frames
+    too short to hold the target IP are rejected by the load itself.
+    Raises ProgramTooLarge beyond BPF_MAXINSNS; the caller falls back to
+    arp_request_filter() and the lookup in userspace.
+    """
+    if not spans:
+        raise ValueError("no spans to filter for")
+    starts = [first for first, _ in spans]
+    program = [
+        load_half(OFFSET_ETHERTYPE),
+        jump_if_equal(ETHERTYPE_ARP, 0, 3),
+        load_half(OFFSET_OP),
+        jump_if_equal(OP_REQUEST, 0, 1),
+        jump(1),
+        ret(REJECT),
+        load_word(OFFSET_TPA),
+        jump_if_at_least(starts[0], 1, 0),  # below the first span
+        ret(REJECT),
+        *_span_tree(spans, starts, 0, len(spans)),
+    ]
+    if len(program) > BPF_MAXINSNS:
+        raise ProgramTooLarge(f"{len(spans)} ranges need {len(program)} instructions; the kernel takes {BPF_MAXINSNS}")
+    return program
+
+
+MAX_FILTER_SPANS = (BPF_MAXINSNS - 9) // 4  # no tree of more spans fits: each costs at least 4 instructions
+
+
+def target_spans(entries: Iterable[tuple[int, int, object]], limit: int = MAX_FILTER_SPANS) -> list[tuple[int, int]] | None:
+    """The set's entries (in address order) merged into spans of consecutive addresses; None past limit spans.
+
+    Entry MACs do not matter to the filter, so neighbouring entries merge.
+    """
+    spans: list[tuple[int, int]] = []
+    for first, last, _mac in entries:
+        if spans and first <= spans[-1][1] + 1:
+            if last > spans[-1][1]:
+                spans[-1] = (spans[-1][0], last)
+        elif len(spans) == limit:
+            return None
+        else:
+            spans.append((first, last))
+    return spans
+
+
+def _span_tree(spans: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> list[Instruction]:
+    """Code for spans[lo:hi], entered with A >= starts[lo]: accept iff A is in one of them."""
+    if hi - lo == 1:
+        return [jump_if_greater(spans[lo][1], 1, 0), ret(ACCEPT_WHOLE_FRAME), ret(REJECT)]
+    mid = (lo + hi) // 2
+    below, above = _span_tree(spans, starts, lo, mid), _span_tree(spans, starts, mid, hi)
+    if len(below) <= MAX_JUMP:
+        return [jump_if_at_least(starts[mid], len(below), 0), *below, *above]
+    return [jump_if_at_least(starts[mid], 0, 1), jump(len(below)), *below, *above]
 
 
 def assemble(program: list[Instruction]) -> bytes:

@@ -159,6 +159,7 @@ def run(
 
         arpresponder run --config lab.toml --announce -v
     """
+    from .bpf import target_spans
     from .engines import open_engine
     from .iface import warnings_for
     from .responder import Responder, serve
@@ -175,7 +176,7 @@ def run(
         log.warning("%s", warning)
 
     stop = _stop_on_signals()
-    eng = open_engine(cfg.engine, facts.name)
+    eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses.entries()))
     stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel)
     responder = Responder(addresses, facts.mac, stats, dry_run=dry)
     if duration is not None:

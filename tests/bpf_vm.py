@@ -16,13 +16,20 @@ def run(program: list[bpf.Instruction], frame: bytes) -> int:
     pc = 0
     for _ in range(len(program) + 1):  # classic BPF jumps only forward: one pass is enough
         insn = program[pc]
-        if insn.code == bpf.BPF_LD | bpf.BPF_H | bpf.BPF_ABS:
-            if insn.k + 2 > len(frame):
+        if insn.code in (bpf.BPF_LD | bpf.BPF_H | bpf.BPF_ABS, bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS):
+            size = 2 if insn.code & bpf.BPF_H else 4
+            if insn.k + size > len(frame):
                 return 0
-            a = int.from_bytes(frame[insn.k:insn.k + 2], "big")
+            a = int.from_bytes(frame[insn.k:insn.k + size], "big")
             pc += 1
         elif insn.code == bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K:
             pc += 1 + (insn.jt if a == insn.k else insn.jf)
+        elif insn.code == bpf.BPF_JMP | bpf.BPF_JGT | bpf.BPF_K:
+            pc += 1 + (insn.jt if a > insn.k else insn.jf)
+        elif insn.code == bpf.BPF_JMP | bpf.BPF_JGE | bpf.BPF_K:
+            pc += 1 + (insn.jt if a >= insn.k else insn.jf)
+        elif insn.code == bpf.BPF_JMP | bpf.BPF_JA:
+            pc += 1 + insn.k
         elif insn.code == bpf.BPF_RET | bpf.BPF_K:
             return insn.k
         else:

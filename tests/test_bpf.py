@@ -5,7 +5,7 @@ import struct
 import subprocess
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from arpresponder import bpf
@@ -47,6 +47,63 @@ def test_same_program_as_tcpdump_compiles():
     assert [t[3] for t in theirs if t[0] != bpf.BPF_RET] == [o[3] for o in ours if o[0] != bpf.BPF_RET]
 
 
+# --- the program that also filters on the set's target spans ---
+
+
+def spans_from(points: list[int]) -> list[tuple[int, int]]:
+    """Sorted, disjoint, non-adjacent spans from any list of integers (pairs of distinct sorted points)."""
+    points = sorted(set(points))
+    spans = [(points[i], points[i + 1]) for i in range(0, len(points) - 1, 2)]
+    return [s for i, s in enumerate(spans) if i == 0 or s[0] > spans[i - 1][1] + 1]
+
+
+def frame_for(tpa: int, op: int = OP_REQUEST) -> bytes:
+    return request(op=op)[:38] + tpa.to_bytes(4, "big") + bytes(18)
+
+
+def in_spans(ip: int, spans: list[tuple[int, int]]) -> bool:
+    return any(first <= ip <= last for first, last in spans)
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=60), st.lists(st.integers(0, 2**32 - 1), max_size=20))
+def test_span_filter_accepts_requests_for_the_spans_only(points, probes):
+    spans = spans_from(points)
+    assume(spans)
+    program = bpf.arp_request_filter_for(spans)
+    edges = [ip for first, last in spans for ip in (first - 1, first, last, last + 1) if 0 <= ip < 2**32]
+    for ip in edges + probes:
+        assert (bpf_vm.run(program, frame_for(ip)) != 0) == in_spans(ip, spans), hex(ip)
+        assert bpf_vm.run(program, frame_for(ip, op=OP_REPLY)) == 0
+
+
+@given(st.binary(max_size=64))
+def test_span_filter_rejects_what_the_plain_filter_rejects_and_anything_short(frame):
+    program = bpf.arp_request_filter_for([(0, 2**32 - 1)])  # every target: only the other checks remain
+    assert (bpf_vm.run(program, frame) != 0) == (is_arp_request(frame) and len(frame) >= 42)
+
+
+def test_span_filter_with_the_most_spans_that_fit_uses_long_jumps_correctly():
+    spans = [(8 + i * 8, 8 + i * 8 + 2) for i in range(bpf.MAX_FILTER_SPANS - 1)]
+    program = bpf.arp_request_filter_for(spans)
+    assert len(program) <= bpf.BPF_MAXINSNS
+    assert any(i.code == bpf.BPF_JMP | bpf.BPF_JA and i.k > bpf.MAX_JUMP for i in program)  # the far jumps are exercised
+    for first, last in spans:
+        for ip in (first - 1, first, first + 1, last, last + 1):
+            assert (bpf_vm.run(program, frame_for(ip)) != 0) == in_spans(ip, spans), ip
+
+
+def test_span_filter_refuses_more_spans_than_fit():
+    with pytest.raises(bpf.ProgramTooLarge):
+        bpf.arp_request_filter_for([(i * 8, i * 8 + 2) for i in range(bpf.MAX_FILTER_SPANS + 1)])
+
+
+def test_target_spans_merge_neighbours_and_give_up_past_the_limit():
+    entries = [(1, 1, None), (2, 5, b"m"), (4, 9, None), (11, 11, None), (20, 30, None)]
+    assert bpf.target_spans(entries) == [(1, 9), (11, 11), (20, 30)]
+    assert bpf.target_spans(entries, limit=3) == [(1, 9), (11, 11), (20, 30)]
+    assert bpf.target_spans(entries, limit=2) is None
+
+
 def test_assemble_refuses_impossible_programs():
     with pytest.raises(ValueError):
         bpf.assemble([])
@@ -83,3 +140,33 @@ def test_kernel_accepts_the_program_and_filters_on_the_wire(lab):
         except TimeoutError:
             pass
     assert got == [stream[0], stream[3], stream[5]]
+
+
+@pytest.mark.wire
+def test_kernel_runs_the_largest_span_filter_on_the_wire(lab):
+    """The kernel's checker takes a program near 4096 instructions, and it drops out-of-set requests."""
+    base = int.from_bytes(socket.inet_aton("198.51.100.0"), "big")
+    spans = [(base + 4 * i, base + 4 * i + 1) for i in range(64)]  # 198.51.100.0-1, .4-5, …
+    spans += [(0x0B000000 + 8 * i, 0x0B000000 + 8 * i + 2) for i in range(bpf.MAX_FILTER_SPANS - 1 - len(spans))]
+    program = bpf.arp_request_filter_for(sorted(spans))
+    assert len(program) > 4000
+    with lab.inside(lab.responder_ns):
+        rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        bpf.attach(rx, program)
+        rx.bind((RESPONDER_IF, 0x0003))
+    with lab.inside(lab.peer_ns):
+        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        tx.bind((PEER_IF, 0))
+    with rx, tx:
+        stream = [request(tpa=f"198.51.100.{n}") for n in range(12)]
+        stream.append(request(tpa="198.51.100.4")[:41])  # in the set, but too short to be sure
+        for frame in stream:
+            tx.send(frame)
+        rx.settimeout(0.5)
+        got = []
+        try:
+            while True:
+                got.append(rx.recv(2048))
+        except TimeoutError:
+            pass
+    assert got == [stream[n] for n in (0, 1, 4, 5, 8, 9)]

@@ -35,14 +35,20 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def open_engine(name: str, interface: str, receive: bool = True) -> Engine:
-    """The named engine on interface; `auto` is packet on Linux, scapy elsewhere."""
+def open_engine(
+    name: str, interface: str, receive: bool = True, target_spans: list[tuple[int, int]] | None = None
+) -> Engine:
+    """The named engine on interface; `auto` is packet on Linux, scapy elsewhere.
+
+    target_spans (bpf.target_spans of the set) lets the packet engine filter
+    out-of-set requests in the kernel; None: too many to filter there.
+    """
     if name == "auto":
         name = "packet" if sys.platform.startswith("linux") else "scapy"
     if name == "packet":
         if not sys.platform.startswith("linux"):
             raise EngineError("the packet engine needs Linux (AF_PACKET); use --engine scapy")
-        return PacketEngine(interface, receive)
+        return PacketEngine(interface, receive, target_spans)
     if name == "scapy":
         from .scapy_engine import ScapyEngine
 

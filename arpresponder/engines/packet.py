@@ -1,41 +1,50 @@
-"""The Linux engine: one AF_PACKET socket with a kernel-side BPF filter.
+"""The Linux engine: AF_PACKET sockets with memory-mapped rings and a kernel-side BPF filter.
 
-The filter (bpf.arp_request_filter) means only ARP requests wake us; the
-socket ignores frames we send ourselves (PACKET_IGNORE_OUTGOING), drains
-everything queued per wake-up, and reports the kernel's drop counter.
-Still one system call per frame each way; memory-mapped rings and batched
-sends would cut that under flood.
+The filter means only ARP requests wake us, and when the set is small
+enough to compile into it (bpf.arp_request_filter_for), only requests for
+our addresses: an out-of-set flood costs no system call. Received frames
+are read straight out of the RX ring, a batch at a time; replies go out
+through a TX ring, one send() per batch. The receiving socket ignores
+frames we send ourselves (PACKET_IGNORE_OUTGOING) and reports the kernel's
+drop counter.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
+import os
 import select
 import socket
 import struct
+import threading
 
 from .. import bpf
 from ..codec import ETHERTYPE_ARP
 from ..decision import Drop
 from ..errors import EngineError
+from .rings import RxRing, TxRing
+
+log = logging.getLogger("arpresponder")
 
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+
-SO_RCVBUFFORCE = 33
+SO_SNDBUFFORCE = 32
 
-RECEIVE_BUFFER = 4 << 20  # room for a burst of requests while we are busy (each queued frame costs ~1 KiB)
-MAX_FRAME = 2048  # ARP frames are 42-60 bytes; anything longer is cut, which the decision tolerates
+RX_SLOTS = 16384  # 4 MiB: a flood's bursts (hundreds of frames) land while we are busy with the last one
+TX_SLOTS = 2048  # 256 KiB: a full batch of replies, and then some still in flight to the device
+SEND_BUFFER = 4 << 20  # bytes of frames in flight before the kernel makes send() wait
 MAX_BATCH = 256  # frames handled per wake-up before we look at the stop flag again
 
 _TPACKET_STATS = struct.Struct("II")  # tp_packets, tp_drops
 
 
-def open_packet_socket(interface: str, receive: bool = True) -> socket.socket:
-    """An AF_PACKET socket on interface; with receive, filtered to ARP requests.
+def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) -> socket.socket:
+    """An AF_PACKET socket on interface; with a program, receiving what it accepts, else receiving nothing.
 
     Created with protocol 0 (nothing queued yet), filtered, then bound to
-    ARP: no frame reaches the queue unfiltered.
+    ARP: no frame reaches it unfiltered.
     """
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -44,8 +53,8 @@ def open_packet_socket(interface: str, receive: bool = True) -> socket.socket:
             "opening a raw socket needs CAP_NET_RAW: run as root, or give the capability to the Python binary"
         ) from None
     try:
-        if receive:
-            bpf.attach(sock, bpf.arp_request_filter())
+        if program:
+            bpf.attach(sock, program)
             try:
                 sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             except OSError as e:
@@ -53,11 +62,7 @@ def open_packet_socket(interface: str, receive: bool = True) -> socket.socket:
                     raise
                 # Older kernel: our own frames come back. The filter stops our replies (op 2);
                 # the decision drops our gratuitous requests as own-frame.
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
-            except PermissionError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        sock.bind((interface, ETHERTYPE_ARP if receive else 0))
+        sock.bind((interface, ETHERTYPE_ARP if program else 0))
     except OSError as e:
         sock.close()
         if e.errno == errno.ENODEV:
@@ -66,52 +71,85 @@ def open_packet_socket(interface: str, receive: bool = True) -> socket.socket:
     return sock
 
 
-class PacketEngine:
-    name = "packet"
-    filtered_in_kernel = frozenset({Drop.NOT_REQUEST})
+def receive_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop]]:
+    """The BPF program for the set's spans if it fits, else for all requests; and what it keeps from us."""
+    if target_spans:
+        try:
+            program = bpf.arp_request_filter_for(target_spans)
+            log.info("kernel filter: ARP requests for the set's %d range(s), %d instructions", len(target_spans), len(program))
+            # A frame too short to hold the target IP fails the filter's load of it.
+            return program, frozenset({Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.TRUNCATED})
+        except bpf.ProgramTooLarge as e:
+            log.info("kernel filter: all ARP requests (%s); out-of-set requests are dropped in userspace", e)
+    elif target_spans is None:
+        log.info("kernel filter: all ARP requests (the set has more than %d ranges); out-of-set requests are "
+                 "dropped in userspace", bpf.MAX_FILTER_SPANS)  # fmt: skip
+    return bpf.arp_request_filter(), frozenset({Drop.NOT_REQUEST})
 
-    def __init__(self, interface: str, receive: bool = True):
+
+class PacketEngine:
+    """Receive through an RX ring on one socket, send through a TX ring on another.
+
+    Two sockets, so the sending one can be bound to no protocol and never
+    receive. Sends are serialised by a lock: the announcer thread and the
+    responder loop share the TX ring.
+    """
+
+    name = "packet"
+
+    def __init__(self, interface: str, receive: bool = True, target_spans: list[tuple[int, int]] | None = None):
         self.interface = interface
-        self.sock = open_packet_socket(interface, receive)
-        self.sock.setblocking(False)
-        self._poll = select.poll()
-        self._poll.register(self.sock, select.POLLIN)
+        self.filtered_in_kernel: frozenset[Drop] = frozenset()
+        self.rx_sock = self.rx = None
+        self._tx_lock = threading.Lock()
+        self.tx_sock = open_packet_socket(interface, None)
+        try:
+            _force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
+            self.tx = TxRing(self.tx_sock, TX_SLOTS)
+            if receive:
+                program, self.filtered_in_kernel = receive_filter(target_spans)
+                self.rx_sock = open_packet_socket(interface, program)
+                self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                self._poll = select.poll()
+                self._poll.register(self.rx_sock, select.POLLIN)
+        except OSError as e:
+            self.close()
+            raise EngineError(f"cannot set up packet rings on {interface}: {e.strerror or e}") from None
 
     def receive_batch(self, timeout: float) -> list[bytes]:
-        if not self._poll.poll(timeout * 1000):
-            return []
-        frames = []
-        recv = self.sock.recv
-        for _ in range(MAX_BATCH):
-            try:
-                frames.append(recv(MAX_FRAME))
-            except BlockingIOError:
-                break
-        return frames
-
-    def send(self, frame: bytes) -> None:
-        self.sock.send(frame)
+        frames = self.rx.take(MAX_BATCH)
+        if frames:
+            return frames
+        events = self._poll.poll(timeout * 1000)
+        if events and events[0][1] & select.POLLERR:
+            code = self.rx_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading it clears it
+            raise OSError(code, os.strerror(code))
+        return self.rx.take(MAX_BATCH)
 
     def send_batch(self, frames: list[bytes]) -> int:
-        return send_each(self.sock.send, frames)
+        with self._tx_lock:
+            return self.tx.send(frames)
+
+    def send(self, frame: bytes) -> None:
+        with self._tx_lock:
+            if not self.tx.send([frame]):
+                raise self.tx.last_error or OSError(errno.ENOBUFS, "the transmit ring is full")
 
     def kernel_drops(self) -> int | None:
-        return packet_socket_drops(self.sock)
+        return packet_socket_drops(self.rx_sock)
 
     def close(self) -> None:
-        self.sock.close()
+        for thing in (self.rx, self.rx_sock, getattr(self, "tx", None), self.tx_sock):
+            if thing is not None:
+                thing.close()
 
 
-def send_each(send, frames: list[bytes]) -> int:
-    """One send per frame; how many the kernel took."""
-    sent = 0
-    for frame in frames:
-        try:
-            send(frame)
-            sent += 1
-        except OSError:
-            pass
-    return sent
+def _force_buffer(sock: socket.socket, force_option: int, option: int, size: int) -> None:
+    """Set a socket buffer past the sysctl maximum when we may (CAP_NET_ADMIN), else as far as allowed."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force_option, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, option, size)
 
 
 def packet_socket_drops(sock: socket.socket) -> int:

@@ -12,7 +12,7 @@ import sys
 
 from ..decision import Drop
 from ..errors import EngineError
-from .packet import MAX_BATCH, packet_socket_drops, send_each
+from .packet import MAX_BATCH, packet_socket_drops
 
 BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
 
@@ -64,3 +64,15 @@ class ScapyEngine:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def send_each(send, frames: list[bytes]) -> int:
+    """One send per frame; how many the kernel took."""
+    sent = 0
+    for frame in frames:
+        try:
+            send(frame)
+            sent += 1
+        except OSError:
+            pass
+    return sent
