@@ -169,9 +169,10 @@ def test_duration_stops_by_itself(lab):
 # --- the lab and the demo ---
 
 
-def netns_names() -> set[str]:
+def netns_names(prefix: str = "") -> set[str]:
+    """Namespaces whose names start with prefix (other test runs on the machine may come and go meanwhile)."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    return {line.split()[0] for line in out.splitlines() if line.strip() and line.startswith(prefix)}
 
 
 @pytest.mark.wire
@@ -192,18 +193,18 @@ def test_lab_up_and_down():
 
 @pytest.mark.wire
 def test_demo_succeeds_and_leaves_nothing_behind():
-    before = netns_names()
+    before = netns_names("arpr-demo")
     result = cli("demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo OK" in result.stdout
     assert re.search(r"198\.51\.100\.150\s+yes\s+02:00:00:00:00:01 REACHABLE\s+2 replies from 02:00:00:00:00:01\s+yes", result.stdout)
     assert re.search(r"198\.51\.100\.130\s+no\s+no answer", result.stdout)
-    assert netns_names() == before
+    assert netns_names("arpr-demo") == before
 
 
 @pytest.mark.wire
 def test_demo_interrupted_removes_its_lab():
-    before = netns_names()
+    before = netns_names("arpr-demo")
     proc = subprocess.Popen([sys.executable, "-m", "arpresponder", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("responder:"):
@@ -213,4 +214,4 @@ def test_demo_interrupted_removes_its_lab():
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert "interrupted; the lab is removed" in out
-    assert netns_names() == before
+    assert netns_names("arpr-demo") == before

@@ -8,7 +8,8 @@ import pytest
 from arpresponder.codec import OP_REPLY, OP_REQUEST
 from arpresponder.lab import PEER_IF, PEER_MAC, RESPONDER_IF, RESPONDER_MAC, ResponderProcess
 
-from .wire import arp_scan, kernel_resolves, tcpdump
+from .frames import request
+from .wire import PeerPort, arp_scan, kernel_resolves, tcpdump
 
 pytestmark = pytest.mark.wire
 
@@ -141,7 +142,13 @@ def test_verbose_logs_each_decision(lab, engine):
     with responder(lab, engine, "-v") as r:
         lab.arping("198.51.100.150", count=1)
         lab.arping("198.51.100.192", count=1)
+        PeerPort(lab).exchange([request(spa="198.51.100.151", tpa="198.51.100.151")], window=0.2)
         r.stop()
     assert re.search(r"reply 198\.51\.100\.150 is-at 02:00:00:00:00:01 .*for who-has 198\.51\.100\.150", r.stderr)
-    assert re.search(r"drop not-in-set: who-has 198\.51\.100\.192", r.stderr)
+    assert re.search(r"drop gratuitous: who-has 198\.51\.100\.151", r.stderr)
+    if engine == "packet":  # its kernel filter holds the set: out-of-set requests never reach the decision
+        assert "kernel filter: ARP requests for the set's 3 range(s)" in r.stderr  # .7, .128-.129, .131-.191
+        assert "198.51.100.192" not in r.stderr
+    else:
+        assert re.search(r"drop not-in-set: who-has 198\.51\.100\.192", r.stderr)
 

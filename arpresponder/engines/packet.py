@@ -77,8 +77,8 @@ def receive_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf
         try:
             program = bpf.arp_request_filter_for(target_spans)
             log.info("kernel filter: ARP requests for the set's %d range(s), %d instructions", len(target_spans), len(program))
-            # A frame too short to hold the target IP fails the filter's load of it.
-            return program, frozenset({Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.TRUNCATED})
+            # Refused targets are never in a set; a frame too short to hold the target IP fails the filter's load of it.
+            return program, frozenset({Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.BAD_TARGET, Drop.TRUNCATED})
         except bpf.ProgramTooLarge as e:
             log.info("kernel filter: all ARP requests (%s); out-of-set requests are dropped in userspace", e)
     elif target_spans is None:
