@@ -29,6 +29,7 @@ plain path.
 from __future__ import annotations
 
 import heapq
+import re
 import socket
 import sys
 from array import array
@@ -161,6 +162,7 @@ def _specs_in_order(tokens: Iterable[str]) -> Iterator[Spec]:
 
 _QUAD_CHARS = "0123456789."
 _RANGE_CHARS = _QUAD_CHARS + "-"
+_NOT_RANGE_CHAR = re.compile(r"[^0-9.\n-]")
 _INET_PTON4 = partial(socket.inet_pton, socket.AF_INET)
 
 
@@ -175,14 +177,19 @@ def _ipv4s(texts: list[str]) -> list[int]:
 
 def _from_bulk(tokens: list[str]) -> AddressSet | None:
     """The set, if the bulk path can build it exactly as the plain path would; else None."""
-    plain, dashed, other = [], [], []
-    for token in tokens:
-        if not token.strip(_QUAD_CHARS):
-            plain.append(token)
-        elif not token.strip(_RANGE_CHARS):
-            dashed.append(token)
-        else:
-            other.append(token)
+    if _NOT_RANGE_CHAR.search("\n".join(tokens)):
+        plain, dashed, other = [], [], []
+        for token in tokens:
+            if not token.strip(_QUAD_CHARS):
+                plain.append(token)
+            elif not token.strip(_RANGE_CHARS):
+                dashed.append(token)
+            else:
+                other.append(token)
+    else:  # only digits, dots and dashes: sorting on "-" alone is cheaper than strip() per token
+        plain = [token for token in tokens if "-" not in token]
+        dashed = [token for token in tokens if "-" in token]
+        other = []
     bounds = "-".join(dashed).split("-")
     if len(bounds) != 2 * len(dashed):
         return None  # a token with no address or more than one dash: an error, which the plain path names

@@ -152,7 +152,7 @@ def main() -> None:
                 runs.append(run)
             print(f"\n{order} file ({path.stat().st_size / 1e6:.1f} MB):")
             for key, what in [("read", "read_address_file"), ("set", "address_set()"),
-                              ("parse", "  of which parse_token alone"), ("len", "len()"),
+                              ("parse", "parse_token, each token"), ("len", "len()"),
                               ("total", "read + set + len")]:  # fmt: skip
                 print(f"  {what:30} {summarise(runs, key)}")
             print(f"  {'max RSS, MB':30} {summarise(runs, 'rss_mb')}")
