@@ -16,16 +16,29 @@ error. Exclusions beat every inclusion, whatever the order.
 Ranges are never expanded: a /8 is one interval. Once loaded, lookups are
 a dict probe for single addresses, then a bisect over sorted, disjoint
 interval arrays.
+
+Loading a million tokens one Spec at a time takes seconds, so `parse` first
+tries a bulk path: plain addresses and `a-b` ranges are converted and merged
+with C-level map/sort/accumulate, and only the other forms go through
+parse_token. Whenever the bulk path meets something it does not handle
+(an error, an exclusion, a range with its own MAC), the plain path runs on
+every token in order, so results, errors and warnings stay those of the
+plain path.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 import socket
+import sys
 from array import array
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import accumulate, compress, repeat
+from operator import and_, gt, le, lshift, lt, or_, rshift
 from typing import NamedTuple
 
 from .codec import AddressSyntaxError, format_ipv4, format_mac, is_multicast_mac, parse_ipv4, parse_mac
@@ -42,6 +55,7 @@ class AddressError(ConfigError):
         super().__init__(f"{token!r}: {problem}")
         self.token = token
         self.problem = problem
+        self.index: int | None = None  # set by AddressSet.parse when the token itself is bad: its place in the input
 
 
 # Addresses that never belong to one host on a link: the kernel would not
@@ -135,6 +149,109 @@ def _parse_span(text: str) -> tuple[int, int]:
     return ip, ip
 
 
+def _specs_in_order(tokens: Iterable[str]) -> Iterator[Spec]:
+    for index, token in enumerate(tokens):
+        try:
+            yield parse_token(token)
+        except AddressError as e:
+            e.index = index
+            raise
+
+
+# --- the bulk path: plain addresses and a-b ranges, converted and merged in C ---------------------
+
+_QUAD_CHARS = "0123456789."
+_RANGE_CHARS = _QUAD_CHARS + "-"
+_NOT_RANGE_CHAR = re.compile(r"[^0-9.\n-]")
+_INET_PTON4 = partial(socket.inet_pton, socket.AF_INET)
+
+
+def _ipv4s(texts: list[str]) -> list[int]:
+    """Strict dotted quads → addresses, converted in C; OSError when one is not an address."""
+    ips = array("I")  # 4 bytes an item on every platform CPython runs on
+    ips.frombytes(b"".join(map(_INET_PTON4, texts)))
+    if sys.byteorder == "little":
+        ips.byteswap()  # inet_pton gives network (big-endian) order
+    return ips.tolist()
+
+
+def _from_bulk(tokens: list[str]) -> AddressSet | None:
+    """The set, if the bulk path can build it exactly as the plain path would; else None."""
+    if _NOT_RANGE_CHAR.search("\n".join(tokens)):
+        plain, dashed, other = [], [], []
+        for token in tokens:
+            if not token.strip(_QUAD_CHARS):
+                plain.append(token)
+            elif not token.strip(_RANGE_CHARS):
+                dashed.append(token)
+            else:
+                other.append(token)
+    else:  # only digits, dots and dashes: sorting on "-" alone is cheaper than strip() per token
+        plain = [token for token in tokens if "-" not in token]
+        dashed = [token for token in tokens if "-" in token]
+        other = []
+    bounds = "-".join(dashed).split("-")
+    if len(bounds) != 2 * len(dashed):
+        return None  # a token with no address or more than one dash: an error, which the plain path names
+    try:
+        singles = dict.fromkeys(_ipv4s(plain))
+        bounds_ips = _ipv4s(bounds) if dashed else []
+        specs = [parse_token(token) for token in other]
+    except (OSError, AddressError):
+        return None
+    starts, ends = bounds_ips[0::2], bounds_ips[1::2]
+    if not all(map(lt, starts, ends)):
+        if not all(map(le, starts, ends)):
+            return None  # a range running backwards
+        # "a-a" is one address, a single as far as MAC conflicts go.
+        singles.update(dict.fromkeys(first for first, last in zip(starts, ends) if first == last))
+        wide = [(first, last) for first, last in zip(starts, ends) if first != last]
+        starts, ends = [first for first, _ in wide], [last for _, last in wide]
+    for spec in specs:
+        if spec.exclude or (spec.mac is not None and spec.first != spec.last):
+            return None  # exclusions and ranges with their own MAC need the plain path's rules
+        if spec.first == spec.last:
+            if singles.setdefault(spec.first, spec.mac) != spec.mac:
+                return None  # a conflict: the plain path names the token, in input order
+        else:
+            starts.append(spec.first)
+            ends.append(spec.last)
+    starts, ends = _union(starts, ends)
+    ordered = sorted(singles)
+    if any(_overlaps(ordered, starts, ends, lo, hi) for lo, hi, _ in REFUSED_TARGETS):
+        return None  # a refused address: the plain path says which token
+    self = AddressSet()
+    self._store(singles, starts, ends, None, ordered)
+    return self
+
+
+def _union(starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
+    """Intervals, in any order, overlapping or not → their union as sorted, disjoint, non-adjacent intervals.
+
+    With every range answering with the interface's MAC, "the most specific wins" decides nothing, so the
+    plain path's result is this union. Each step is one C-level pass: sort (first, last) packed into one
+    integer, unpack, the furthest end reached so far, and where a gap starts a new interval.
+    """
+    if not starts:
+        return [], []
+    packed = sorted(map(or_, map(lshift, starts, repeat(32)), ends))
+    starts = list(map(rshift, packed, repeat(32)))
+    reach = list(accumulate(map(and_, packed, repeat(0xFFFFFFFF)), max))
+    gap_before = list(map(gt, starts[1:], map((1).__add__, reach)))
+    merged_starts = [starts[0], *compress(starts[1:], gap_before)]
+    merged_ends = [*compress(reach, gap_before), reach[-1]]
+    return merged_starts, merged_ends
+
+
+def _overlaps(singles_sorted: list[int], starts: list[int], ends: list[int], lo: int, hi: int) -> bool:
+    """Does [lo, hi] hold one of the sorted singles, or meet one of the sorted disjoint intervals?"""
+    i = bisect_left(singles_sorted, lo)
+    if i < len(singles_sorted) and singles_sorted[i] <= hi:
+        return True
+    j = bisect_right(starts, hi) - 1
+    return j >= 0 and ends[j] >= lo
+
+
 def span_text(first: int, last: int) -> str:
     """The shortest token for [first, last]: an address, a CIDR block, or a range."""
     if first == last:
@@ -157,10 +274,14 @@ class AddressSet:
     range_macs: list[bytes | None] | None = None
     # Things the user configured that had no effect, in words.
     warnings: list[str] = field(default_factory=list)
+    # How many addresses: counted once when built, as the CLI asks at start.
+    size: int = 0
 
     @classmethod
     def parse(cls, tokens: Iterable[str]) -> AddressSet:
-        return cls.from_specs(parse_token(t) for t in tokens)
+        """The set the tokens describe; a bad token raises AddressError with .index saying which one."""
+        tokens = tokens if isinstance(tokens, list) else list(tokens)
+        return _from_bulk(tokens) or cls.from_specs(_specs_in_order(tokens))
 
     @classmethod
     def from_specs(cls, specs: Iterable[Spec]) -> AddressSet:
@@ -229,8 +350,7 @@ class AddressSet:
 
     def __len__(self) -> int:
         """How many addresses (not entries) the set holds."""
-        total = sum(e - s + 1 for s, e in zip(self.range_starts, self.range_ends))
-        return total + sum(1 for ip in self.singles if not self._in_ranges(ip))
+        return self.size
 
     def entry_macs(self) -> set[bytes]:
         """Every MAC an entry answers with, besides the interface's."""
@@ -240,10 +360,6 @@ class AddressSet:
 
     def __bool__(self) -> bool:
         return bool(self.singles) or bool(self.range_starts)
-
-    def _in_ranges(self, ip: int) -> bool:
-        i = bisect_right(self.range_starts, ip) - 1
-        return i >= 0 and ip <= self.range_ends[i]
 
     def describe(self) -> list[str]:
         """One line per entry, as `check` prints it."""
@@ -274,11 +390,23 @@ class AddressSet:
                 merged[-1][1] = last
             else:
                 merged.append([first, last, mac])
-        self.range_starts = array("I", (p[0] for p in merged))
-        self.range_ends = array("I", (p[1] for p in merged))
         macs = [p[2] for p in merged]
-        self.range_macs = macs if any(m is not None for m in macs) else None
-        self.singles = kept_singles
+        self._store(kept_singles, [p[0] for p in merged], [p[1] for p in merged], macs if any(macs) else None)
+
+    def _store(self, singles: dict[int, bytes | None], starts: list[int], ends: list[int],
+               macs: list[bytes | None] | None, ordered: list[int] | None = None) -> None:  # fmt: skip
+        """Keep the compiled set, and count it: ranges are disjoint, singles inside one count once.
+
+        ordered: sorted(singles), when the caller has it already.
+        """
+        self.singles = singles
+        self.range_starts = array("I", starts)
+        self.range_ends = array("I", ends)
+        self.range_macs = macs
+        ordered = sorted(singles) if ordered is None else ordered
+        # Singles inside ranges, with one bisect per range end in C rather than one per single in Python.
+        inside = sum(map(bisect_right, repeat(ordered), ends)) - sum(map(bisect_left, repeat(ordered), starts))
+        self.size = sum(ends) - sum(starts) + len(starts) + len(ordered) - inside
 
     def _note_ineffective(self, singles, ranges, exclusions, kept_singles, pieces, excluded) -> None:
         """Nothing configured is silently ignored: say which tokens ended up with no effect."""

@@ -16,7 +16,7 @@ import typer
 from .addrset import AddressSet
 from .announce import AnnounceSettings, announce
 from .codec import format_mac
-from .config import Config, load_config, read_address_file
+from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
 from .errors import ConfigError, UserError
 
@@ -75,14 +75,15 @@ def _load(config: Path | None, interface: str | None, ip: list[str] | None, ip_f
         if config and cfg.engine != "auto" and cfg.engine != engine.value:
             log.info("--engine %s overrides engine = %r from %s", engine.value, cfg.engine, config)
         cfg.engine = engine.value
-    cfg.tokens += [("--ip", token) for token in ip or []]
+    if ip:
+        cfg.tokens.append(Tokens(list(ip), lambda index: "--ip"))
     for path in ip_file or []:
-        cfg.tokens += read_address_file(path)
+        cfg.tokens.append(read_address_file(path))
     return cfg
 
 
 def _require_addresses(cfg: Config) -> AddressSet:
-    if not cfg.tokens:
+    if not cfg.has_tokens():
         raise ConfigError("no addresses to answer for: give --ip, --ip-file, or addresses in the config file")
     addresses = cfg.address_set()
     if not addresses:

@@ -24,14 +24,24 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
-from .addrset import AddressError, AddressSet, Spec, parse_token
+from .addrset import AddressError, AddressSet
 from .announce import AnnounceSettings
 from .engines import ENGINES
 from .errors import ConfigError
+
+
+@dataclass
+class Tokens:
+    """Address tokens from one place, and where each one came from ("--ip", "lab.toml:7 addresses[2]",
+    "more.txt:12"). `where` is asked only for a bad token: a million "file:line" strings cost a second."""
+
+    tokens: list[str]
+    where: Callable[[int], str]  # index into tokens → where that token came from
 
 
 @dataclass
@@ -39,22 +49,26 @@ class Config:
     interface: str | None = None
     engine: str = "auto"
     dry_run: bool = False
-    # Where each address token came from ("--ip", "lab.toml:7 addresses[2]", "more.txt:12"), and the token.
-    tokens: list[tuple[str, str]] = field(default_factory=list)
+    tokens: list[Tokens] = field(default_factory=list)  # in the order given
     announce_at_start: bool = False
     announce: AnnounceSettings = field(default_factory=AnnounceSettings)
 
+    def has_tokens(self) -> bool:
+        return any(source.tokens for source in self.tokens)
+
     def address_set(self) -> AddressSet:
         """Parse every token; the first bad one ends it with an error naming where it came from."""
-        return AddressSet.from_specs(_located_specs(self.tokens))
-
-
-def _located_specs(tokens: Iterable[tuple[str, str]]) -> Iterator[Spec]:
-    for where, token in tokens:
         try:
-            yield parse_token(token)
+            return AddressSet.parse(list(chain.from_iterable(source.tokens for source in self.tokens)))
         except AddressError as e:
-            raise ConfigError(f"{where}: {e}") from None
+            if e.index is None:
+                raise  # not one bad token but how tokens combine; the message names them
+            index = e.index
+            for source in self.tokens:
+                if index < len(source.tokens):
+                    raise ConfigError(f"{source.where(index)}: {e}") from None
+                index -= len(source.tokens)
+            raise
 
 
 # key → (accepted Python types, what to call them in an error)
@@ -98,22 +112,25 @@ def load_config(path: Path) -> Config:
         config.engine = data["engine"]
     config.dry_run = data.get("dry_run", False)
 
+    tokens, wheres = [], []
     for i, item in enumerate(data.get("addresses", [])):
         key = f"addresses[{i}]"
         if isinstance(item, dict):
             unknown = set(item) - {"ip", "mac"}
             if unknown or not isinstance(item.get("ip"), str) or not isinstance(item.get("mac", ""), str):
                 raise ConfigError(f"{where(key, item)}: {key} = {item!r}: a table here holds ip = \"...\" and optionally mac = \"...\"")
-            token = item["ip"] + (f"={item['mac']}" if "mac" in item else "")
-            config.tokens.append((where(key, item["ip"]) + f" {key}", token))
+            tokens.append(item["ip"] + (f"={item['mac']}" if "mac" in item else ""))
+            wheres.append(where(key, item["ip"]) + f" {key}")
         elif isinstance(item, str):
-            config.tokens.append((where(key, item) + f" {key}", item))
+            tokens.append(item)
+            wheres.append(where(key, item) + f" {key}")
         else:
             raise ConfigError(f"{where('addresses')}: {key} = {item!r}: expected an address string or {{ ip = ..., mac = ... }}")
+    config.tokens.append(Tokens(tokens, wheres.__getitem__))
     for i, name in enumerate(data.get("address_files", [])):
         if not isinstance(name, str):
             raise ConfigError(f"{where('address_files')}: address_files[{i}] = {name!r}: expected a file name")
-        config.tokens.extend(read_address_file(path.parent / name))
+        config.tokens.append(read_address_file(path.parent / name))
 
     announce = data.get("announce", {})
     for key, value in announce.items():
@@ -133,19 +150,24 @@ def load_config(path: Path) -> Config:
     return config
 
 
-def read_address_file(path: Path) -> list[tuple[str, str]]:
-    """(where, token) for each line of an address file: one token a line, blank lines and '#' comments allowed."""
+def read_address_file(path: Path) -> Tokens:
+    """The tokens of an address file: one token a line, blank lines and '#' comments allowed."""
     try:
-        with path.open() as f:
-            return [
-                (f"{path}:{n}", token)
-                for n, line in enumerate(f, 1)
-                if (token := line.partition("#")[0].strip())
-            ]  # fmt: skip
+        text = path.read_text()  # text mode makes \r\n and \r into \n, as iterating the file did
     except OSError as e:
         raise ConfigError(f"cannot read address file {path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"address file {path} is not text") from None
+    lines = text.split("\n")
+    if "#" in text:
+        lines = [line.partition("#")[0] for line in lines]
+    stripped = list(map(str.strip, lines))  # one per line, so line numbers can be found again
+
+    def where(index: int) -> str:
+        line_numbers = [n for n, token in enumerate(stripped, 1) if token]
+        return f"{path}:{line_numbers[index]}"
+
+    return Tokens(list(filter(None, stripped)), where)
 
 
 def _check_type(where: str, key: str, value: object, expected: tuple[tuple[type, ...], str]) -> None:
