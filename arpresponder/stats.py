@@ -48,6 +48,7 @@ class Stats:
     top_targets: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     top_senders: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     events: deque[dict] = field(default_factory=lambda: deque(maxlen=5))  # notable log records, newest last
+    _batches: int = 0  # large batches sketched, to move the sample's start
     _samples: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=_SAMPLES_KEPT))
 
     @property
@@ -59,11 +60,17 @@ class Stats:
 
         Up to SKETCH_SAMPLE frames every frame is counted (exact at a calm
         rate); a larger batch, i.e. a flood, is sampled every stride-th frame
-        and each sampled frame counts stride times. Counting every frame of a
+        and each sampled frame counts stride times (so counts are estimates
+        then). Counting every frame of a
         flood cost ~20% of the loop's time per frame; this costs a few %.
         """
         stride = -(-len(frames) // SKETCH_SAMPLE)
-        sample = frames[::stride] if stride > 1 else frames
+        if stride > 1:
+            # The start moves every batch, so traffic that repeats with the stride's period is not aliased.
+            self._batches += 1
+            sample = frames[self._batches % stride :: stride]
+        else:
+            sample = frames
         self.top_targets.update(map(TARGET_IP, sample), stride)
         self.top_senders.update(map(SENDER_IP, sample), stride)
 
@@ -137,6 +144,18 @@ def _top(sketch: TopK) -> list[dict]:
     # Keys shorter than 4 bytes (at most 4 of them: lengths 0-3) come from truncated frames: never shown.
     top = sketch.top(TOP_SHOWN + 4)
     return [{"ip": socket.inet_ntoa(key), "count": n} for key, n in top if len(key) == 4][:TOP_SHOWN]
+
+
+def one_line(snap: dict) -> str:
+    """The snapshot as one log line (`run --stats-interval`)."""
+    rate = snap["rates"]["10s"]
+    drops = [f"{reason} {n}" for reason, n in sorted(snap["dropped"].items(), key=lambda rn: -rn[1]) if n]
+    drops += [f"{reason} filtered in kernel" for reason in snap["filtered_in_kernel"]]
+    kernel = "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]
+    return (
+        f"stats: received {snap['received']} ({rate['received']:g}/s), replied {snap['replied']} ({rate['replied']:g}/s), "
+        f"dropped {sum(snap['dropped'].values())} ({', '.join(drops) or 'none'}), kernel drops {kernel}"
+    )
 
 
 def write_snapshot(path: Path, snapshot: dict) -> None:
