@@ -195,7 +195,7 @@ def run(
     from .responder import Responder, serve
     from .stats import Stats
 
-    _check_observer_options(live, verbose, stats_interval, pcap, pcap_max)
+    _check_observer_options(live, verbose, stats_interval, metrics, pcap, pcap_max)
     setup_logging(verbose, log_format, to_stderr=not (live and sys.stderr.isatty()))
     events = keep_events()  # from the first warning on, for the live panel and `stats`
     cfg = _load(config, interface, ip, ip_file, engine)
@@ -246,9 +246,13 @@ def run(
         typer.echo(stats.summary(dry_run=dry))
 
 
-def _check_observer_options(live: bool, verbose: bool, stats_interval: float | None, pcap: Path | None,
-                            pcap_max: int | None) -> None:  # fmt: skip
-    """Combinations that cannot do what they say are errors, not silently ignored."""
+def _check_observer_options(live: bool, verbose: bool, stats_interval: float | None, metrics: str | None,
+                            pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
+    """Bad values, and combinations that cannot do what they say, are errors before anything starts."""
+    from .metrics import parse_listen
+
+    if metrics:
+        parse_listen(metrics)
     if live and not sys.stdout.isatty():
         raise ConfigError("--live draws a full-screen panel and needs a terminal on stdout")
     if live and verbose and sys.stderr.isatty():
