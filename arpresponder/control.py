@@ -135,6 +135,9 @@ class ControlServer:
         self._thread.join(timeout=2)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        if self.path.parent.parent == RUN_DIR:  # a per-namespace directory: labs come and go, leave none behind
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if empty
 
 
 def _read_line(conn: socket.socket) -> bytes | None:
