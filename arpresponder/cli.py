@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +21,7 @@ from .codec import format_mac
 from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
 from .errors import ConfigError, UserError
+from .logs import LogFormat, keep_events, setup_logging
 
 log = logging.getLogger("arpresponder")
 
@@ -37,6 +40,8 @@ app = typer.Typer(
 lab_app = typer.Typer(help="Build or remove a throwaway two-namespace veth lab (needs root).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 
+
+PCAP_MAX = 10_000  # frames --pcap writes unless --pcap-max says otherwise
 
 EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # typer shows these as the choices
 
@@ -61,6 +66,17 @@ EngineOpt = Annotated[
     typer.Option("--engine", "-e", metavar="ENGINE", help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux."),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every decision (DEBUG).")]
+LogFormatOpt = Annotated[
+    LogFormat, typer.Option("--log-format", metavar="FORMAT", help="text for people, json for machines (one object a line).")
+]
+ControlSocketOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--control-socket", metavar="PATH",
+        help="Control socket for `arpresponder stats`. [default: /run/arpresponder/IFACE.sock; "
+        "/run/arpresponder/NETNS/IFACE.sock inside `ip netns exec NETNS`]",
+    ),
+]  # fmt: skip
 
 
 def _load(config: Path | None, interface: str | None, ip: list[str] | None, ip_file: list[Path] | None,
@@ -99,15 +115,6 @@ def _require_interface(cfg: Config):
     if not cfg.interface:
         raise ConfigError("no interface: give --interface, or interface = \"...\" in the config file")
     return interface_facts(cfg.interface)
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
 
 
 def _stop_on_signals() -> threading.Event:
@@ -151,22 +158,48 @@ def run(
     dry_run: Annotated[Optional[bool], typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")] = None,
     duration: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)] = None,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
+    live: Annotated[bool, typer.Option("--live", help="Full-screen live panel: counters, rates, drops, top IPs, events.")] = False,
+    stats_interval: Annotated[
+        Optional[float], typer.Option(metavar="SECONDS", help="Log a stats line every SECONDS. [default: never]")
+    ] = None,
+    stats_json: Annotated[
+        Optional[Path], typer.Option(metavar="PATH", help="Write a JSON snapshot to PATH every second and at exit.")
+    ] = None,
+    control_socket: ControlSocketOpt = None,
+    metrics: Annotated[
+        Optional[str], typer.Option(metavar="HOST:PORT", help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
+    ] = None,
+    pcap: Annotated[
+        Optional[Path], typer.Option(metavar="FILE", help="Write the requests handled and replies sent to a pcap file.")
+    ] = None,
+    pcap_max: Annotated[
+        Optional[int], typer.Option(metavar="N", help=f"Stop capturing after N frames. [default: {PCAP_MAX}]")
+    ] = None,
 ) -> None:
     """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
+
+    While it runs, `arpresponder stats` (another shell, as root) reads its
+    counters through the control socket.
 
     Examples:
 
         arpresponder run -i r0 --ip 198.51.100.128/26 --ip 198.51.100.7 --ip '!198.51.100.130'
 
         arpresponder run --config lab.toml --announce -v
+
+        arpresponder run -i r0 --ip 198.51.100.0/24 --live --metrics 127.0.0.1:9417 --stats-json /run/arpr.json
     """
     from .bpf import target_spans
     from .engines import open_engine
     from .iface import warnings_for
+    from .observe import Observers
     from .responder import Responder, serve
     from .stats import Stats
 
-    _setup_logging(verbose)
+    _check_observer_options(live, verbose, stats_interval, metrics, pcap, pcap_max)
+    setup_logging(verbose, log_format, to_stderr=not (live and sys.stderr.isatty()))
+    events = keep_events()  # from the first warning on, for the live panel and `stats`
     cfg = _load(config, interface, ip, ip_file, engine)
     addresses = _require_addresses(cfg)
     settings = _announce_settings(cfg, announce_count, announce_interval, announce_rate)
@@ -178,8 +211,16 @@ def run(
 
     stop = _stop_on_signals()
     eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses.entries()))
-    stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel)
-    responder = Responder(addresses, facts.mac, stats, dry_run=dry)
+    stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel,
+                  mac=format_mac(facts.mac), dry_run=dry, events=events)  # fmt: skip
+    try:
+        observers = Observers.start(stats, stop, live=live, stats_interval=stats_interval, stats_json=stats_json,
+                                    control_socket=control_socket, metrics=metrics, pcap=pcap,
+                                    pcap_max=PCAP_MAX if pcap_max is None else pcap_max)  # fmt: skip
+    except BaseException:
+        eng.close()
+        raise
+    responder = Responder(addresses, facts.mac, stats, dry_run=dry, on_batch=observers.on_batch)
     if duration is not None:
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True
@@ -203,7 +244,27 @@ def run(
         if announcer:
             announcer.join(timeout=2)  # it stops between frames; the socket must outlive its last send
         eng.close()
+        observers.close()  # after the last count: the final JSON snapshot is the summary's numbers
         typer.echo(stats.summary(dry_run=dry))
+
+
+def _check_observer_options(live: bool, verbose: bool, stats_interval: float | None, metrics: str | None,
+                            pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
+    """Bad values, and combinations that cannot do what they say, are errors before anything starts."""
+    from .metrics import parse_listen
+
+    if metrics:
+        parse_listen(metrics)
+    if live and not sys.stdout.isatty():
+        raise ConfigError("--live draws a full-screen panel and needs a terminal on stdout")
+    if live and verbose and sys.stderr.isatty():
+        raise ConfigError("--verbose logs every decision to stderr, under the --live panel: redirect it (2>run.log)")
+    if stats_interval is not None and not stats_interval > 0:
+        raise ConfigError(f"--stats-interval must be more than 0 seconds, not {stats_interval:g}")
+    if pcap_max is not None and pcap is None:
+        raise ConfigError("--pcap-max limits --pcap: give --pcap FILE too")
+    if pcap_max is not None and pcap_max < 1:
+        raise ConfigError(f"--pcap-max must be at least 1, not {pcap_max}")
 
 
 def _announce_in_background(eng, addresses, mac, settings, stop, stats) -> None:
@@ -227,6 +288,7 @@ def announce_command(
     interval: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Seconds between rounds. [default: 2]")] = None,
     rate: Annotated[Optional[float], typer.Option(metavar="FPS", help="At most this many frames/s. [default: 1000]")] = None,
     verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Send gratuitous ARP for every address in the set, so neighbours replace stale cache entries.
 
@@ -238,7 +300,7 @@ def announce_command(
     """
     from .engines import open_engine
 
-    _setup_logging(verbose)
+    setup_logging(verbose, log_format)
     cfg = _load(config, interface, ip, ip_file, engine)
     addresses = _require_addresses(cfg)
     settings = _announce_settings(cfg, count, interval, rate)
@@ -269,7 +331,7 @@ def check(
     """
     from .iface import InterfaceError, interface_facts
 
-    _setup_logging(False)
+    setup_logging(False)
     cfg = _load(config_file, None, ip, ip_file, None)
     addresses = _require_addresses(cfg)
     lines = addresses.describe()
@@ -295,6 +357,73 @@ def check(
         typer.echo(f"  {line}")
     if len(shown) < len(lines):
         typer.echo(f"  ... and {len(lines) - len(shown)} more (--all lists them)")
+
+
+@app.command("stats")
+def stats_command(
+    interface: Annotated[
+        Optional[str], typer.Option("--interface", "-i", metavar="IFACE", help="Ask the instance answering on IFACE.")
+    ] = None,
+    control_socket: ControlSocketOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the snapshot as JSON (with --watch: one line each time).")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep printing (the live panel, or JSON lines) until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds between updates with --watch.")] = 1.0,
+) -> None:
+    """Print the counters of a running `arpresponder run`, read through its control socket (as root).
+
+    Without --interface or --control-socket it asks the only instance
+    running in this network namespace. Exits 1 if none answers: usable as a
+    health check.
+
+    Examples:
+
+        arpresponder stats
+
+        ip netns exec arpr-lab-r arpresponder stats -i r0 --json
+
+        arpresponder stats --watch
+    """
+    from . import control
+
+    if not interval > 0:
+        raise ConfigError(f"--interval must be more than 0 seconds, not {interval:g}")
+    path = control_socket or control.find_socket(interface)
+    if not watch:
+        _print_snapshot(control.query(path), as_json)
+        return
+    try:
+        if as_json:
+            while True:
+                _print_snapshot(control.query(path), as_json=True)
+                time.sleep(interval)
+        else:
+            _watch_panel(path, interval)
+    except KeyboardInterrupt:
+        pass
+
+
+def _print_snapshot(snap: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(snap))
+        sys.stdout.flush()
+    else:
+        from rich.console import Console
+
+        from .live import render
+
+        Console().print(render(snap))
+
+
+def _watch_panel(path: Path, interval: float) -> None:
+    from . import control
+    from .live import full_screen, render
+
+    snap = control.query(path)  # an error before the screen is taken over
+    with full_screen() as live:
+        while True:
+            live.update(render(snap), refresh=True)
+            time.sleep(interval)
+            snap = control.query(path)
 
 
 @lab_app.command("up")
@@ -343,7 +472,7 @@ def demo(engine: EngineOpt = None) -> None:
     """
     from .demo import run_demo
 
-    _setup_logging(False)
+    setup_logging(False)
     if not run_demo((engine or EngineName.auto).value, typer.echo):
         raise typer.Exit(1)
 

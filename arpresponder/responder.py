@@ -10,6 +10,7 @@ import errno
 import logging
 import socket
 import threading
+from collections.abc import Callable
 
 from .addrset import AddressSet
 from .codec import ArpFrame, FrameError, format_ipv4, format_mac
@@ -26,11 +27,13 @@ POLL_INTERVAL = 0.2  # seconds an idle engine waits before we look at the stop f
 class Responder:
     """Decides for each frame and counts the outcome; hands back the replies to send."""
 
-    def __init__(self, addresses: AddressSet, mac: bytes, stats: Stats, dry_run: bool = False):
+    def __init__(self, addresses: AddressSet, mac: bytes, stats: Stats, dry_run: bool = False,
+                 on_batch: Callable[[list[bytes], list[bytes]], None] | None = None):  # fmt: skip
         self.addresses = addresses
         self.mac = mac
         self.stats = stats
         self.dry_run = dry_run
+        self.on_batch = on_batch  # sees each batch and the replies to send (e.g. --pcap); off the hot path if None
         self._warned_conflict = False
 
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
@@ -49,7 +52,12 @@ class Responder:
                 log.debug("%s", describe(frame, outcome))
         self.stats.received += len(frames)
         self.stats.replied += len(replies)
-        return [] if self.dry_run else replies
+        self.stats.sketch_batch(frames)
+        if self.dry_run:
+            replies = []
+        if self.on_batch is not None:
+            self.on_batch(frames, replies)
+        return replies
 
     def _warn_conflict(self, frame: bytes) -> None:
         self._warned_conflict = True

@@ -76,6 +76,28 @@ def test_unknown_engine_is_a_usage_error():
     assert "turbo" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--pcap-max", "5"], r"--pcap-max limits --pcap: give --pcap FILE too"),
+        (["--pcap", "x.pcap", "--pcap-max", "0"], r"--pcap-max must be at least 1, not 0"),
+        (["--stats-interval", "0"], r"--stats-interval must be more than 0 seconds"),
+        (["--metrics", "9417"], r"--metrics '9417': give HOST:PORT"),
+        (["--metrics", "127.0.0.1:99999"], r"port must be a number from 1 to 65535"),
+        (["--metrics", "example.org:9417"], r"'example.org' is not an IP address"),
+        (["--live"], r"--live draws a full-screen panel and needs a terminal on stdout"),  # stdout is a pipe here
+    ],
+)
+def test_bad_observability_options(options, message):
+    assert_user_error(cli("run", "-i", "r0", "--ip", "198.51.100.7", *options), 2, message)
+
+
+def test_stats_without_a_running_instance(tmp_path):
+    result = cli("stats", "--control-socket", str(tmp_path / "none.sock"))
+    assert_user_error(result, 1, r"no control socket at .*none.sock: is arpresponder running")
+    assert_user_error(cli("stats", "--watch", "--interval", "0"), 2, r"--interval must be more than 0 seconds")
+
+
 def test_check_prints_the_resolved_set(tmp_path):
     (tmp_path / "lab.toml").write_text(
         'interface = "nosuch0"\naddresses = ["198.51.100.128/26", "!198.51.100.130", "198.51.100.7=02:aa:bb:cc:dd:ee"]\n'

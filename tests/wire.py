@@ -5,6 +5,7 @@ from __future__ import annotations
 import select
 import signal
 import socket
+import sys
 import subprocess
 import time
 from collections.abc import Iterator
@@ -74,3 +75,8 @@ def arp_scan(lab: Lab, target: str) -> list[tuple[str, str]]:
 def kernel_resolves(lab: Lab, ips: list[str]) -> dict[str, str | None]:
     """ip → the MAC the peer's kernel learned for it, or None (Lab.kernel_resolve without the states)."""
     return {ip: mac for ip, (mac, _state) in lab.kernel_resolve(ips).items()}
+
+
+def arpresponder_in(lab: Lab, ns: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`arpresponder ARGS` run inside a lab namespace, as another shell would; never raises on failure."""
+    return lab.run(ns, sys.executable, "-m", "arpresponder", *args, check=False, timeout=timeout)

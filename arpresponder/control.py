@@ -1,0 +1,200 @@
+"""The control socket: a Unix socket, owner-only (mode 0600), through which `arpresponder stats` reads a running instance.
+
+Protocol: the client sends one command line, the server answers one JSON
+line and closes. Commands: `stats` (the snapshot). Anything else gets
+{"error": "..."}; the instance carries on.
+
+Default path: /run/arpresponder/<iface>.sock; inside a namespace named by
+`ip netns` (`ip netns exec NAME`), /run/arpresponder/NAME/<iface>.sock,
+because /run is shared between namespaces and every lab calls its
+interface r0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import UserError
+
+log = logging.getLogger("arpresponder")
+
+RUN_DIR = Path("/run/arpresponder")
+MAX_COMMAND = 256  # bytes; a longer line is refused, not read on
+CLIENT_TIMEOUT = 2.0  # seconds a client may take to send its command
+COMMANDS = ("stats",)
+
+
+class ControlError(UserError):
+    """The control socket cannot be opened, reached or understood."""
+
+
+def _netns_name() -> str | None:
+    """The name our network namespace has under /run/netns (`ip netns exec NAME`), or None."""
+    try:
+        ours = os.stat("/proc/self/ns/net").st_ino
+        entries = list(os.scandir("/run/netns"))
+    except OSError:
+        return None
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.stat().st_ino == ours:
+                return entry.name
+    return None
+
+
+def default_dir() -> Path:
+    name = _netns_name()
+    return RUN_DIR / name if name else RUN_DIR
+
+
+def default_path(interface: str) -> Path:
+    return default_dir() / f"{interface}.sock"
+
+
+def find_socket(interface: str | None) -> Path:
+    """The socket `stats` should ask: the interface's, or the only one there is."""
+    if interface:
+        return default_path(interface)
+    directory = default_dir()
+    found = sorted(directory.glob("*.sock")) if directory.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ControlError(f"no running arpresponder found (no control socket in {directory}); give --interface or --control-socket")
+    raise ControlError(f"several instances run here ({', '.join(p.stem for p in found)}): give --interface or --control-socket")
+
+
+class ControlServer:
+    """Answers commands on a Unix socket in a daemon thread; `close()` removes the socket file."""
+
+    def __init__(self, path: Path, snapshot: Callable[[], dict]):
+        self.path = path
+        self.snapshot = snapshot
+        self.sock = self._bind(path)
+        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _bind(path: Path) -> socket.socket:
+        try:
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError as e:
+            raise ControlError(f"cannot create {path.parent} for the control socket: {e.strerror}; give --control-socket PATH") from None
+        if path.exists() or path.is_symlink():
+            _remove_stale(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # created 0600 from the start: no moment where others could connect
+        try:
+            sock.bind(str(path))
+        except OSError as e:
+            sock.close()
+            raise ControlError(f"cannot create the control socket {path}: {e.strerror}") from None
+        finally:
+            os.umask(old_umask)
+        sock.listen(8)
+        sock.settimeout(0.5)  # so close() is noticed
+        return sock
+
+    def _serve(self) -> None:
+        while self.sock.fileno() != -1:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            with conn:
+                try:
+                    conn.settimeout(CLIENT_TIMEOUT)
+                    conn.sendall(json.dumps(self.answer(_read_line(conn))).encode() + b"\n")
+                except OSError:
+                    pass  # the client went away or was too slow; the next one is served
+                except Exception:
+                    log.exception("control socket: answering a command failed")
+
+    def answer(self, line: bytes | None) -> dict:
+        if line is None:
+            return {"error": f"command too long or not ended by a newline (at most {MAX_COMMAND} bytes); commands: {', '.join(COMMANDS)}"}
+        try:
+            command = line.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return {"error": f"command is not ASCII text; commands: {', '.join(COMMANDS)}"}
+        if command == "stats":
+            return self.snapshot()
+        return {"error": f"unknown command {command!r}; commands: {', '.join(COMMANDS)}"}
+
+    def close(self) -> None:
+        self.sock.close()
+        self._thread.join(timeout=2)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        if self.path.parent.parent == RUN_DIR:  # a per-namespace directory: labs come and go, leave none behind
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if empty
+
+
+def _read_line(conn: socket.socket) -> bytes | None:
+    """The first line the client sends, or None if it exceeds MAX_COMMAND or the client stops without one."""
+    data = b""
+    while b"\n" not in data:
+        if len(data) > MAX_COMMAND:
+            return None
+        chunk = conn.recv(MAX_COMMAND + 1)
+        if not chunk:
+            return None
+        data += chunk
+    line = data.split(b"\n", 1)[0]
+    return line if len(line) <= MAX_COMMAND else None
+
+
+def _remove_stale(path: Path) -> None:
+    """A socket nobody answers on is left from a killed instance: remove it. One that answers is in use."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        path.unlink()
+        return
+    except OSError as e:
+        raise ControlError(f"{path} exists and is not a usable control socket ({e.strerror}); give --control-socket PATH") from None
+    finally:
+        probe.close()
+    raise ControlError(f"another arpresponder answers on {path}; give this one --control-socket PATH")
+
+
+def query(path: Path, command: str = "stats", timeout: float = 5.0) -> dict:
+    """Send one command to a running instance; its answer. ControlError if it cannot be asked or refuses."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+        sock.sendall(command.encode() + b"\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    except FileNotFoundError:
+        raise ControlError(f"no control socket at {path}: is arpresponder running (with this interface, in this namespace)?") from None
+    except PermissionError:
+        raise ControlError(f"permission denied on {path}: the control socket is for its owner only (run as root)") from None
+    except ConnectionRefusedError:
+        raise ControlError(f"nothing answers on {path}: the instance that made it has stopped") from None
+    except TimeoutError:
+        raise ControlError(f"{path} did not answer within {timeout:g} s") from None
+    except OSError as e:
+        raise ControlError(f"cannot ask {path}: {e.strerror or e}") from None
+    finally:
+        sock.close()
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise ControlError(f"{path} answered something that is not JSON") from None
+    if "error" in answer:
+        raise ControlError(f"{path}: {answer['error']}")
+    return answer

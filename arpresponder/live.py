@@ -1,0 +1,108 @@
+"""The live panel (`run --live`, `stats --watch`): one snapshot drawn to fit an 80×24 terminal.
+
+It draws from a snapshot dict (Stats.snapshot(), or the same JSON read from
+the control socket), so the panel looks the same in both places.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+DROP_ROWS = 6  # reasons listed at most; the rest are summed in one "+N more" row
+EVENT_ROWS = 4
+FILTERED = "filtered in kernel"
+
+
+def render(snap: dict) -> RenderableType:
+    return Group(_title(snap), Text(""), _body(snap), Text(""), _events(snap))
+
+
+def _title(snap: dict) -> Text:
+    uptime = int(snap["uptime_s"])
+    up = f"{uptime // 3600}:{uptime // 60 % 60:02d}:{uptime % 60:02d}"
+    dry = "  DRY RUN" if snap.get("dry_run") else ""
+    return Text.assemble(
+        ("arpresponder", "bold"), f"  {snap['interface']}  {snap.get('mac', '')}  {snap['engine']} engine  up {up}", (dry, "bold red")
+    )  # fmt: skip
+
+
+def _body(snap: dict) -> Table:
+    left = Table.grid()
+    left.add_row(_counters(snap))
+    left.add_row(_drops(snap))
+    right = Table.grid()
+    right.add_row(_top("top requested IPs", snap["top_targets"]))
+    right.add_row(_top("top requesters", snap["top_senders"]))
+    body = Table.grid(padding=(0, 3))
+    body.add_row(left, right)
+    return body
+
+
+def _counters(snap: dict) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("frames", min_width=12)
+    for heading in ("total", "/s 1 s", "/s 10 s"):
+        table.add_column(heading, justify="right", min_width=8)
+    rates = snap["rates"]
+    dropped = sum(snap["dropped"].values())
+    for label, key, total in (("received", "received", snap["received"]), ("replied", "replied", snap["replied"]),
+                              ("dropped", "dropped", dropped)):  # fmt: skip
+        table.add_row(label, str(total), f"{rates['1s'][key]:.1f}", f"{rates['10s'][key]:.1f}")
+    kernel = snap["kernel_drops"]
+    table.add_row("kernel drops", "n/a" if kernel is None else str(kernel), "", "")
+    table.add_row("announced", str(snap["announced"]), "", "")
+    return table
+
+
+def _drops(snap: dict) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("drops by reason", min_width=12)
+    table.add_column("", justify="right", min_width=8)
+    rows = sorted(((r, str(n)) for r, n in snap["dropped"].items() if n), key=lambda rn: -int(rn[1]))
+    rows += [(r, FILTERED) for r in snap["filtered_in_kernel"]]
+    if len(rows) > DROP_ROWS:
+        rows = rows[: DROP_ROWS - 1] + [(f"+{len(rows) - DROP_ROWS + 1} more", "")]
+    for row in rows or [("none", "")]:
+        table.add_row(*row)
+    return table
+
+
+def _top(title: str, top: list[dict]) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column(title, width=18)
+    table.add_column("", justify="right", width=9)
+    for entry in top or [{"ip": "-", "count": ""}]:
+        table.add_row(entry["ip"], str(entry["count"]))
+    return table
+
+
+def _events(snap: dict) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("recent events", no_wrap=True, overflow="ellipsis", max_width=78)
+    for event in snap["events"][-EVENT_ROWS:]:
+        when = time.strftime("%H:%M:%S", time.localtime(event["time"]))
+        table.add_row(f"{when} {event['level'][:4]} {event['message']}")
+    return table
+
+
+def full_screen(get_snapshot: Callable[[], dict] | None = None, refresh_per_second: float = 4) -> Live:
+    """A full-screen Live (use as a context manager, or start()/stop()).
+
+    With get_snapshot it redraws itself from it refresh_per_second times a
+    second (`run --live`); without, the caller update()s it (`stats --watch`).
+    """
+    return Live(
+        get_renderable=(lambda: render(get_snapshot())) if get_snapshot else None,
+        auto_refresh=get_snapshot is not None,
+        console=Console(),
+        screen=True,
+        refresh_per_second=refresh_per_second,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )

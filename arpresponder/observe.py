@@ -1,0 +1,100 @@
+"""What `run` starts besides the loop to show its counters: each view is optional and reads Stats.snapshot().
+
+Views: the live panel, the periodic log line, the JSON snapshot file, the
+control socket, the Prometheus endpoint, and the pcap capture (the only one
+that sees frames, through the responder's per-batch hook).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .periodic import Periodic
+from .stats import Stats, one_line, write_snapshot
+
+log = logging.getLogger("arpresponder")
+
+SAMPLE_INTERVAL = 0.25  # seconds between rate samples (the live panel redraws as often)
+SNAPSHOT_INTERVAL = 1.0  # seconds between --stats-json writes
+
+
+@dataclass
+class Observers:
+    stats: Stats
+    stats_json: Path | None = None
+    on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the responder hook (capture)
+    _closers: list[Callable[[], None]] = field(default_factory=list)  # called in reverse order
+
+    @classmethod
+    def start(cls, stats: Stats, stop: threading.Event, *, live: bool, stats_interval: float | None,
+              stats_json: Path | None, control_socket: Path | None, metrics: str | None, pcap: Path | None,
+              pcap_max: int) -> Observers:  # fmt: skip
+        """Start each view asked for; a view that cannot start ends the run with a UserError, the others closed."""
+        self = cls(stats, stats_json)
+        try:
+            self._start_control_socket(control_socket)
+            if metrics:
+                from .metrics import serve_metrics
+
+                server = serve_metrics(metrics, stats.snapshot)
+                self._closers.append(server.shutdown)
+                log.info("metrics: http://%s/metrics", metrics)
+            if pcap:
+                from .capture import Capture
+
+                capture = Capture(pcap, pcap_max)
+                self.on_batch = capture.on_batch
+                self._closers.append(capture.close)
+            periodic = Periodic(stop)
+            periodic.every(SAMPLE_INTERVAL, stats.sample, "sampling rates")
+            if stats_json:
+                self.write_json()  # now: a bad path is an error at start, not a second later
+                periodic.every(SNAPSHOT_INTERVAL, self.write_json, f"writing {stats_json}")
+            if stats_interval:
+                periodic.every(stats_interval, lambda: log.info("%s", one_line(stats.snapshot()), extra={"periodic": True}), "the stats log line")
+            periodic.start()
+            self._closers.append(periodic.join)
+            if live:
+                from .live import full_screen
+
+                panel = full_screen(stats.snapshot)
+                panel.start()
+                self._closers.append(panel.stop)
+        except BaseException:
+            self._stop_views()
+            raise
+        return self
+
+    def _start_control_socket(self, path: Path | None) -> None:
+        from . import control
+
+        try:
+            server = control.ControlServer(path or control.default_path(self.stats.interface), self.stats.snapshot)
+        except control.ControlError as e:
+            if path:
+                raise
+            log.warning("no control socket, so `arpresponder stats` cannot read this run: %s", e)
+            return
+        self._closers.append(server.close)
+        log.info("control socket: %s", server.path)
+
+    def write_json(self) -> None:
+        try:
+            write_snapshot(self.stats_json, self.stats.snapshot())
+        except OSError as e:
+            raise UserError(f"--stats-json {self.stats_json}: {e.strerror or e}") from None
+
+    def close(self) -> None:
+        """Stop every view; the last JSON snapshot is written after the loop's final counts."""
+        self._stop_views()
+        if self.stats_json:
+            self.write_json()
+
+    def _stop_views(self) -> None:
+        while self._closers:
+            self._closers.pop()()
