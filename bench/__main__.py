@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from arpresponder.errors import UserError
 from arpresponder.lab import Lab
 
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
@@ -122,3 +123,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("bench: interrupted; the lab is removed", file=sys.stderr)
         sys.exit(130)
+    except (RuntimeError, UserError) as e:  # trafgen failed, the lab could not be built, a responder did not start
+        print(f"bench: error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -56,7 +56,7 @@ class Flood:
 
     def __init__(self, lab: Lab, config: Path, rate: int, seconds: float):
         self.count = max(1, int(rate * seconds))
-        self.timeout = seconds * 2 + 5
+        self.timeout = seconds * 1.5 + 2  # past it, the generator is the limit: the rung ends with what was sent
         argv = ["taskset", "-c", str(GENERATOR_CPU), "ip", "netns", "exec", lab.peer_ns,
                 "trafgen", "-o", PEER_IF, "-i", str(config), "-n", str(self.count), "-b", f"{rate}pps",
                 "--cpus", "1", "--no-sock-mem", "--notouch-irq", "--no-cpu-stats"]  # fmt: skip
@@ -64,12 +64,12 @@ class Flood:
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def wait(self) -> float:
-        """Wait for trafgen to finish its count; the seconds it took."""
+        """Wait for trafgen to finish its count, or stop it at the timeout; the seconds it sent for."""
         try:
             _, err = self.proc.communicate(timeout=max(0.0, self.started + self.timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.stop()
-            raise RuntimeError(f"trafgen did not finish {self.count} frames within {self.timeout:.0f} s") from None
+            return time.monotonic() - self.started
         if self.proc.returncode != 0:
             raise RuntimeError(f"trafgen failed (exit {self.proc.returncode}): {err.strip()[-500:]}")
         return time.monotonic() - self.started
