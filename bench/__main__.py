@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("needs root: it builds network namespaces and veth pairs")
     out = args.out or (Path(tempfile.mkdtemp(prefix="arpr-bench-quick-")) if args.quick else HERE)
     plan = QUICK if args.quick else FULL
-    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = ("python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     signal.signal(signal.SIGTERM, _interrupted)
     started, when = time.monotonic(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(PINNING, flush=True)
