@@ -181,19 +181,22 @@ class Lab:
                     raise LabError(f"setns back from {ns}: {os.strerror(ctypes.get_errno())}")
 
 
-class ResponderProcess:
-    """`arpresponder run` (or any arpresponder command) in a lab namespace, started and stopped like a user would.
+class LabProcess:
+    """A long-running command in a lab namespace, started and stopped like a user would.
 
-    Waits for the "ready" log line before returning, keeps draining its
-    output so a chatty responder never blocks on a full pipe, and stops it
-    with SIGTERM.
+    Waits for a line containing `ready_mark` (on stdout or stderr) before
+    returning, keeps draining its output so a chatty process never blocks on
+    a full pipe, and stops it with `stop_signal`. `wrapper` goes in front of
+    `ip netns exec`, e.g. `taskset -c 1`; it must exec, so that `pid` is the
+    command's own process.
     """
 
-    READY_MARK = "ready:"
-
-    def __init__(self, lab: Lab, args: Sequence[str], ns: str | None = None, ready_timeout: float = 15):
-        argv = ["ip", "netns", "exec", ns or lab.responder_ns, sys.executable, "-m", "arpresponder", *args]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, ns: str, argv: Sequence[str], ready_mark: str, ready_timeout: float = 15,
+                 stop_signal: int = signal.SIGTERM, wrapper: Sequence[str] = ()):  # fmt: skip
+        self.ready_mark = ready_mark
+        self.stop_signal = stop_signal
+        self.proc = subprocess.Popen([*wrapper, "ip", "netns", "exec", ns, *argv],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
         self._ready = threading.Event()
@@ -207,18 +210,22 @@ class ResponderProcess:
         while not self._ready.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise LabError(f"arpresponder {' '.join(args)} did not become ready:\n{self.stderr}")
+                raise LabError(f"{' '.join(argv)} did not become ready:\n{self.stderr}{self.stdout}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def _drain(self, stream, lines: list[str]) -> None:
         for line in stream:
             lines.append(line)
-            if self.READY_MARK in line:
+            if self.ready_mark in line:
                 self._ready.set()
 
     def stop(self, timeout: float = 10) -> int:
-        """SIGTERM, wait, and return the exit code (SIGKILL if it does not stop)."""
+        """Send the stop signal, wait, and return the exit code (SIGKILL if it does not stop)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(self.stop_signal)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -236,8 +243,19 @@ class ResponderProcess:
     def stderr(self) -> str:
         return "".join(self.stderr_lines)
 
-    def __enter__(self) -> ResponderProcess:
+    def __enter__(self) -> LabProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ResponderProcess(LabProcess):
+    """`arpresponder run` (or any arpresponder command) in a lab namespace; stopped with SIGTERM."""
+
+    READY_MARK = "ready:"
+
+    def __init__(self, lab: Lab, args: Sequence[str], ns: str | None = None, ready_timeout: float = 15,
+                 wrapper: Sequence[str] = ()):  # fmt: skip
+        super().__init__(ns or lab.responder_ns, [sys.executable, "-m", "arpresponder", *args], self.READY_MARK,
+                         ready_timeout, wrapper=wrapper)  # fmt: skip

@@ -6,8 +6,9 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # iproute2: namespaces and veth for the lab; iputils-*, arp-scan, nmap: the real clients the demo and tests ask;
-# tcpdump: captures in tests; libpcap0.8: compiles the scapy engine's filter; python3-venv: the virtualenv.
-packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8"
+# tcpdump: captures in tests; libpcap0.8: compiles the scapy engine's filter; python3-venv: the virtualenv;
+# netsniff-ng (trafgen): the bench's flood generator; farpd: a responder the bench measures against.
+packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8 netsniff-ng farpd"
 command -v python3 >/dev/null 2>&1 || packages="$packages python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages="$packages python3-venv"
 
@@ -23,4 +24,4 @@ fi
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: arpresponder needs Python 3.11 or newer" >&2; exit 1; }
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'

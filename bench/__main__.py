@@ -1,0 +1,128 @@
+"""python -m bench [--quick] [--out DIR]: flood five ARP responders in a throwaway veth lab and report.
+
+Needs root (network namespaces), trafgen (netsniff-ng) and farpd; matplotlib is optional (the plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from arpresponder.errors import UserError
+from arpresponder.lab import Lab
+
+from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
+from .report import machine, to_json, write
+from .run import FULL, QUICK, Bench, Plan, ResponderResult, responders
+from .responders import Arpresponder
+
+HERE = Path(__file__).resolve().parent
+PINNING = (f"Pinned with taskset: trafgen and the latency prober on CPU {GENERATOR_CPU}, "
+           f"every responder on CPU {RESPONDER_CPU}.")  # fmt: skip
+METHOD = [
+    "- Lab: two network namespaces joined by a veth pair (`arpresponder.lab.Lab`), built for the run and removed after.",
+    "- Load: trafgen `--cpus 1 -b RATEpps -n COUNT` with a generated config: ARP requests from p0 "
+    "(02:00:00:00:00:02, 192.0.2.2), broadcast, target 198.51.100.1-254 cycling (`dinc`); the out-of-set flood asks for "
+    "203.0.113.1-254. Every flood is bounded by `-n` and by a subprocess timeout. trafgen's rate limiting sends bursts.",
+    "- Offered = p0 tx_packets delta (peer namespace) / trafgen's run time. Answered = ARP replies to 192.0.2.2 "
+    "arriving at p0, counted in the kernel by a BPF-filtered packet socket's PACKET_STATISTICS (so farpd 0.2's own "
+    "who-has probes are not counted), read after a 0.5 s drain. Loss = 1 − answered/offered.",
+    "- Responder CPU % = utime+stime of its process (/proc/PID/stat) over flood + drain; RSS = VmRSS at the end of the "
+    "rung; kernel drops = the `kernel drops` row of arpresponder's summary (whole run).",
+    "- Latency: a raw-socket prober on p0 asks as 192.0.2.3 at 1k req/s; latency = the reply's kernel receive timestamp "
+    "(SO_TIMESTAMPNS) − time.time_ns() just before send(). Loaded: over a trafgen flood at half the responder's max rate.",
+    "- Each responder first gets one round of requests for every target (farpd 0.2 probes each address before claiming "
+    "it, then waits 3 s); its ladder stops after two consecutive rungs above 50 % loss.",
+]
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through every `with` and `finally`: floods, responders, the lab
+
+
+def _ladder_capacity(result: ResponderResult) -> float | None:
+    return result.capacity.offered_pps if result.capacity else None
+
+
+def packet_engine_extras(bench: Bench, files: dict[str, Path], results: list[ResponderResult], plan: Plan) -> dict:
+    extras: dict = {}
+    by_name = {r.name: r for r in results}
+    kernel_cap = _ladder_capacity(by_name["Linux kernel"])
+    small_cap = _ladder_capacity(by_name["arpresponder (packet)"])
+    packet = Arpresponder("packet", files["small"])
+    bench.log("arpresponder (packet): out-of-set flood at the kernel's max rate, then RSS over a long flood")
+    bench.start(packet)
+    try:
+        rate = int(kernel_cap or plan.rates[-1])
+        oos = bench.rung(packet, rate, plan.window_s, flood="out-of-set")
+        extras["out_of_set"] = {"rate": rate, "offered_pps": round(oos.offered_pps), "cpu_pct": oos.cpu_pct,
+                                "replies": oos.replies}  # fmt: skip
+        if plan.rss_flood_s:
+            rss_rate = int((small_cap or plan.rates[0]) / 2)
+            samples = bench.rss_growth(packet, rss_rate, plan.rss_flood_s)
+            extras["rss_growth"] = {"rate": rss_rate, "seconds": plan.rss_flood_s, "samples_kib": samples,
+                                    "first_kib": samples[0], "last_kib": samples[-1],
+                                    "growth_kib": samples[-1] - samples[0]}  # fmt: skip
+    finally:
+        packet.stop(bench.lab)
+    if not plan.big_set:
+        return extras
+    big = Arpresponder("packet", files["1m"], label=", 1M-entry set")
+    result = bench.measure(big, "python -m arpresponder " + " ".join(big.argv()))
+    big_cap = _ladder_capacity(result)
+    extras["set_1m"] = {
+        "entries": 1_000_000, "served": SERVED_NET, "ready_s": result.ready_s,
+        "max_pps": round(big_cap) if big_cap else None, "small_max_pps": round(small_cap) if small_cap else None,
+        "ratio_vs_small": big_cap / small_cap if big_cap and small_cap else None,
+        "rss_mib": max((g.rss_kib or 0) for g in result.rungs) / 1024 if result.rungs else 0,
+        "rungs": [g.as_dict() for g in result.rungs],
+    }  # fmt: skip
+    return extras
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="two 1-second rungs per responder (< 1 min; CI's smoke run)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="where RESULTS.md, results.json and the plot go (default: bench/ for a full run, "
+                             "a new temporary directory for --quick)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("needs root: it builds network namespaces and veth pairs")
+    out = args.out or (Path(tempfile.mkdtemp(prefix="arpr-bench-quick-")) if args.quick else HERE)
+    plan = QUICK if args.quick else FULL
+    command = ("python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    signal.signal(signal.SIGTERM, _interrupted)
+    started, when = time.monotonic(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    print(PINNING, flush=True)
+    with tempfile.TemporaryDirectory(prefix="arpr-bench-") as tmp, Lab.unique("arpr-bench") as lab:
+        tmpdir = Path(tmp)
+        files, configs = write_address_files(tmpdir), write_configs(tmpdir)
+        bench = Bench(lab, plan, configs, log=lambda line: print(line, flush=True))
+        results = [bench.measure(responder, cmd) for responder, cmd in responders(files["small"])]
+        extras = packet_engine_extras(bench, files, results, plan)
+    meta = {"command": command, "when": when, "duration_s": time.monotonic() - started, "machine": machine(),
+            "pinning": PINNING, "method": METHOD, "plan": plan.__dict__,
+            "note": "Development run on a shared 2-core machine (other jobs ran at the same time): numbers are noisy; "
+                    "compare ratios, not absolutes." if not args.quick else "Quick run (--quick): few, short rungs."}  # fmt: skip
+    for line in write(out, to_json(results, extras, meta)):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench: interrupted; the lab is removed", file=sys.stderr)
+        sys.exit(130)
+    except (RuntimeError, UserError) as e:  # trafgen failed, the lab could not be built, a responder did not start
+        print(f"bench: error: {e}", file=sys.stderr)
+        sys.exit(1)
