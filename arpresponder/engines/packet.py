@@ -32,7 +32,7 @@ PACKET_STATISTICS = 6
 PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+
 SO_SNDBUFFORCE = 32
 
-RX_SLOTS = 16384  # 4 MiB: a flood's bursts (hundreds of frames) land while we are busy with the last one
+RX_SLOTS = 65536  # 8 MiB: room for a burst of this many requests while we answer the ones before it
 TX_SLOTS = 2048  # 256 KiB: a full batch of replies, and then some still in flight to the device
 SEND_BUFFER = 4 << 20  # bytes of frames in flight before the kernel makes send() wait
 MAX_BATCH = 256  # frames handled per wake-up before we look at the stop flag again
@@ -104,7 +104,7 @@ class PacketEngine:
         self._tx_lock = threading.Lock()
         self.tx_sock = open_packet_socket(interface, None)
         try:
-            _force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
+            force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
                 program, self.filtered_in_kernel = receive_filter(target_spans)
@@ -144,7 +144,7 @@ class PacketEngine:
                 thing.close()
 
 
-def _force_buffer(sock: socket.socket, force_option: int, option: int, size: int) -> None:
+def force_buffer(sock: socket.socket, force_option: int, option: int, size: int) -> None:
     """Set a socket buffer past the sysctl maximum when we may (CAP_NET_ADMIN), else as far as allowed."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, force_option, size)

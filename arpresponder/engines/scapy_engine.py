@@ -8,11 +8,15 @@ scapy packet is dissected or built on the way.
 
 from __future__ import annotations
 
+import socket
 import sys
 
 from ..decision import Drop
 from ..errors import EngineError
-from .packet import MAX_BATCH, packet_socket_drops
+from .packet import MAX_BATCH, force_buffer, packet_socket_drops
+
+SO_RCVBUFFORCE = 33
+RECEIVE_BUFFER = 8 << 20  # each queued frame costs ~1 KiB of buffer: room for a few thousand
 
 BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
 
@@ -40,6 +44,9 @@ class ScapyEngine:
         except OSError as e:
             raise EngineError(f"scapy cannot open {interface}: {e.strerror or e}") from None
         self._linux_socket = getattr(self.sock, "ins", None) if sys.platform.startswith("linux") else None
+        if self._linux_socket is not None and receive:
+            # scapy leaves the default (~200 KiB, a few hundred queued frames): a burst of requests would overflow it.
+            force_buffer(self._linux_socket, SO_RCVBUFFORCE, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
     def receive_batch(self, timeout: float) -> list[bytes]:
         frames: list[bytes] = []
