@@ -160,8 +160,6 @@ def _specs_in_order(tokens: Iterable[str]) -> Iterator[Spec]:
 
 # --- the bulk path: plain addresses and a-b ranges, converted and merged in C ---------------------
 
-_QUAD_CHARS = "0123456789."
-_RANGE_CHARS = _QUAD_CHARS + "-"
 _NOT_RANGE_CHAR = re.compile(r"[^0-9.\n-]")
 _INET_PTON4 = partial(socket.inet_pton, socket.AF_INET)
 
@@ -175,21 +173,32 @@ def _ipv4s(texts: list[str]) -> list[int]:
     return ips.tolist()
 
 
+def _tokens_with_other_chars(joined: str) -> list[str]:
+    """The lines of joined holding anything but digits, dots and dashes (CIDRs, exclusions, MACs), each time it occurs.
+
+    The regex finds the odd characters in C; Python only touches the lines that have them, usually few.
+    """
+    found = []
+    end = -1
+    for match in _NOT_RANGE_CHAR.finditer(joined):
+        at = match.start()
+        if at < end:
+            continue  # another odd character of the line already taken
+        end = joined.find("\n", at)
+        end = len(joined) if end < 0 else end
+        found.append(joined[joined.rfind("\n", 0, at) + 1 : end])
+    return found
+
+
 def _from_bulk(tokens: list[str]) -> AddressSet | None:
     """The set, if the bulk path can build it exactly as the plain path would; else None."""
-    if _NOT_RANGE_CHAR.search("\n".join(tokens)):
-        plain, dashed, other = [], [], []
-        for token in tokens:
-            if not token.strip(_QUAD_CHARS):
-                plain.append(token)
-            elif not token.strip(_RANGE_CHARS):
-                dashed.append(token)
-            else:
-                other.append(token)
-    else:  # only digits, dots and dashes: sorting on "-" alone is cheaper than strip() per token
-        plain = [token for token in tokens if "-" not in token]
-        dashed = [token for token in tokens if "-" in token]
-        other = []
+    other = _tokens_with_other_chars("\n".join(tokens))
+    if other:
+        odd = set(other)
+        tokens = [token for token in tokens if token not in odd]
+    # Left: only digits, dots and dashes. Sorting on "-" alone is far cheaper than a strip() per token.
+    plain = [token for token in tokens if "-" not in token]
+    dashed = [token for token in tokens if "-" in token]
     bounds = "-".join(dashed).split("-")
     if len(bounds) != 2 * len(dashed):
         return None  # a token with no address or more than one dash: an error, which the plain path names
@@ -272,6 +281,9 @@ class AddressSet:
     range_starts: array = field(default_factory=lambda: array("I"))
     range_ends: array = field(default_factory=lambda: array("I"))
     range_macs: list[bytes | None] | None = None
+    # range_index[b]: the first range starting at or after b << 16. A lookup bisects only the ranges that start
+    # in its /16, not all of them: with 500k ranges, 19 steps become the few in one /16.
+    range_index: array = field(default_factory=lambda: _index_ranges(array("I")))
     # Things the user configured that had no effect, in words.
     warnings: list[str] = field(default_factory=list)
     # How many addresses: counted once when built, as the CLI asks at start.
@@ -309,7 +321,9 @@ class AddressSet:
         mac = self.singles.get(ip, _MISSING)
         if mac is not _MISSING:
             return mac or default_mac
-        i = bisect_right(self.range_starts, ip) - 1
+        index = self.range_index
+        block = ip >> 16
+        i = bisect_right(self.range_starts, ip, index[block], index[block + 1]) - 1  # before its /16: the last one there
         if i >= 0 and ip <= self.range_ends[i]:
             return (self.range_macs and self.range_macs[i]) or default_mac
         return None
@@ -402,6 +416,7 @@ class AddressSet:
         self.singles = singles
         self.range_starts = array("I", starts)
         self.range_ends = array("I", ends)
+        self.range_index = _index_ranges(self.range_starts)
         self.range_macs = macs
         ordered = sorted(singles) if ordered is None else ordered
         # Singles inside ranges, with one bisect per range end in C rather than one per single in Python.
@@ -420,6 +435,11 @@ class AddressSet:
         if idle:
             shown = ", ".join(idle[:5]) + (f" and {len(idle) - 5} more" if len(idle) > 5 else "")
             self.warnings.append(f"exclusion matches nothing in the set: {shown}")
+
+
+def _index_ranges(starts: array) -> array:
+    """AddressSet.range_index for sorted range starts: 65537 bisects, run in C."""
+    return array("I", map(bisect_left, repeat(starts), range(0, (1 << 32) + 1, 1 << 16)))
 
 
 def _check_equal_size_conflicts(ranges: list[Spec]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .addrset import AddressSet
 from .codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REQUEST
 
 # Opcode parts, from <linux/bpf_common.h>.
@@ -126,15 +126,21 @@ def arp_request_filter_for(spans: list[tuple[int, int]]) -> list[Instruction]:
 
 
 MAX_FILTER_SPANS = (BPF_MAXINSNS - 9) // 4  # no tree of more spans fits: each costs at least 4 instructions
+# Sets with more entries than this are not even sorted to see whether they merge into few enough spans: that
+# costs a noticeable part of loading a 1M-entry set, and would only pay for a set of, say, a /14 listed address by
+# address. Such sets are filtered in userspace: correct, at some CPU under an out-of-set flood.
+MAX_ENTRIES_TO_MERGE = 256 * MAX_FILTER_SPANS
 
 
-def target_spans(entries: Iterable[tuple[int, int, object]], limit: int = MAX_FILTER_SPANS) -> list[tuple[int, int]] | None:
-    """The set's entries (in address order) merged into spans of consecutive addresses; None past limit spans.
+def target_spans(addresses: AddressSet, limit: int = MAX_FILTER_SPANS) -> list[tuple[int, int]] | None:
+    """The set's entries merged into spans of consecutive addresses; None past limit spans.
 
     Entry MACs do not matter to the filter, so neighbouring entries merge.
     """
+    if len(addresses.singles) + len(addresses.range_starts) > MAX_ENTRIES_TO_MERGE:
+        return None
     spans: list[tuple[int, int]] = []
-    for first, last, _mac in entries:
+    for first, last, _mac in addresses.entries():
         if spans and first <= spans[-1][1] + 1:
             if last > spans[-1][1]:
                 spans[-1] = (spans[-1][0], last)

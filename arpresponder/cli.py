@@ -210,7 +210,7 @@ def run(
         log.warning("%s", warning)
 
     stop = _stop_on_signals()
-    eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses.entries()))
+    eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses))
     stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel,
                   mac=format_mac(facts.mac), dry_run=dry, events=events)  # fmt: skip
     try:

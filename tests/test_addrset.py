@@ -275,3 +275,18 @@ def outcome(build, tokens):
 @given(token_lists())
 def test_bulk_path_equals_plain_path(tokens):
     assert outcome(AddressSet.parse, tokens) == outcome(plain_path, tokens)
+
+
+@given(st.lists(st.tuples(st.integers(0x80000000, 0xDFFFFFFF), st.integers(0, 1 << 20)), min_size=1, max_size=30),
+       st.lists(st.integers(0x80000000, 0xDFFFFFFF), max_size=30))  # fmt: skip
+def test_lookups_across_16_bit_blocks_match_a_model(spans, probes):
+    """Ranges that start in one /16 and end many /16s later are found from inside any of them (range_index).
+
+    Drawn from 128.0.0.0-223.255.255.255: no refused target (loopback, multicast) inside.
+    """
+    spans = [(first, min(first + length, 0xDFFFFFFF)) for first, length in spans]
+    tokens = [f"{format_ipv4(first)}-{format_ipv4(last)}" if last > first else format_ipv4(first) for first, last in spans]
+    s = AddressSet.parse(tokens)
+    edges = [ip for first, last in spans for ip in (first - 1, first, last, last + 1, (first | 0xFFFF) + 1)]
+    for ip in edges + probes:
+        assert (ip in s) == any(first <= ip <= last for first, last in spans), format_ipv4(ip)

@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from arpresponder import bpf
+from arpresponder.addrset import AddressSet
 from arpresponder.codec import OP_REPLY, OP_REQUEST
 from arpresponder.lab import PEER_IF, RESPONDER_IF
 
@@ -98,10 +99,19 @@ def test_span_filter_refuses_more_spans_than_fit():
 
 
 def test_target_spans_merge_neighbours_and_give_up_past_the_limit():
-    entries = [(1, 1, None), (2, 5, b"m"), (4, 9, None), (11, 11, None), (20, 30, None)]
-    assert bpf.target_spans(entries) == [(1, 9), (11, 11), (20, 30)]
-    assert bpf.target_spans(entries, limit=3) == [(1, 9), (11, 11), (20, 30)]
-    assert bpf.target_spans(entries, limit=2) is None
+    addresses = AddressSet.parse(["198.51.100.1", "198.51.100.2-198.51.100.5=02:00:00:00:00:0a",
+                                  "198.51.100.4-198.51.100.9", "198.51.100.11", "198.51.100.20-198.51.100.30"])  # fmt: skip
+    base = int.from_bytes(socket.inet_aton("198.51.100.0"), "big")
+    spans = [(base + 1, base + 9), (base + 11, base + 11), (base + 20, base + 30)]
+    assert bpf.target_spans(addresses) == spans
+    assert bpf.target_spans(addresses, limit=3) == spans
+    assert bpf.target_spans(addresses, limit=2) is None
+
+
+def test_target_spans_do_not_sort_huge_sets():
+    every_other = range(0, 2 * (bpf.MAX_ENTRIES_TO_MERGE + 1), 2)  # never on the wire: only parsed
+    addresses = AddressSet.parse([f"10.{n >> 16}.{n >> 8 & 255}.{n & 255}" for n in every_other])
+    assert bpf.target_spans(addresses) is None
 
 
 def test_assemble_refuses_impossible_programs():
