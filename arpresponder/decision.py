@@ -73,11 +73,9 @@ def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
         return Drop.BAD_SENDER
     if spa == tpa:
         return Drop.GRATUITOUS
-    if is_refused(tpa):
-        return Drop.BAD_TARGET
     mac = addresses.resolve(tpa, our_mac)
-    if mac is None:
-        return Drop.NOT_IN_SET
+    if mac is None:  # a refused target is never in a set (AddressSet refuses them): only here is it worth asking
+        return Drop.BAD_TARGET if is_refused(tpa) else Drop.NOT_IN_SET
     # Broadcast and multicast reach every host (the kernel answers both); a
     # unicast must be for our MAC or for the entry's own, as a peer refreshing
     # its cache sends it.

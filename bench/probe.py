@@ -25,7 +25,6 @@ SOL_PACKET = 263
 PACKET_STATISTICS = 6
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-_BPF_W = 0x00  # 32-bit load size
 _TPACKET_STATS = struct.Struct("II")
 _TIMESPEC = struct.Struct("qq")
 _OFFSET_SPA = 28
@@ -38,7 +37,7 @@ def _replies_to(ip: str) -> list[bpf.Instruction]:
         bpf.jump_if_equal(ETHERTYPE_ARP, 0, 5),
         bpf.load_half(OFFSET_OP),
         bpf.jump_if_equal(OP_REPLY, 0, 3),
-        bpf.Instruction(bpf.BPF_LD | _BPF_W | bpf.BPF_ABS, 0, 0, OFFSET_TPA),
+        bpf.load_word(OFFSET_TPA),
         bpf.jump_if_equal(parse_ipv4(ip), 0, 1),
         bpf.ret(bpf.ACCEPT_WHOLE_FRAME),
         bpf.ret(bpf.REJECT),

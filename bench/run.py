@@ -32,7 +32,8 @@ class Plan:
 # Windows are whole seconds: trafgen's -b paces per burst (a burst can be a second's worth at low rates),
 # so a shorter window would send its whole count in one burst and overstate the offered rate.
 QUICK = Plan(rates=(1_000, 20_000), window_s=1.0, latency_s=0.3)
-FULL = Plan(rates=(1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 400_000),
+FULL = Plan(rates=(1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 125_000, 150_000, 175_000, 200_000, 250_000,
+                   300_000),
             window_s=3.0, latency_s=2.0, rss_flood_s=60.0, big_set=True)  # fmt: skip
 
 
