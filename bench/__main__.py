@@ -18,7 +18,6 @@ from arpresponder.errors import UserError
 from arpresponder.lab import Lab
 
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
-from .measure import wakeup_round_trip_us
 from .report import machine, to_json, write
 from .run import FULL, QUICK, Bench, Plan, ResponderResult, responders
 from .responders import Arpresponder
@@ -103,9 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     started, when = time.monotonic(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(PINNING, flush=True)
-    wake_p50, wake_p99 = wakeup_round_trip_us()
-    print(f"Cross-CPU wake-up round trip (pipe ping-pong CPU {GENERATOR_CPU} <-> {RESPONDER_CPU}, 1k/s): "
-          f"p50 {wake_p50:.0f} µs, p99 {wake_p99:.0f} µs", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="arpr-bench-") as tmp, Lab.unique("arpr-bench") as lab:
         tmpdir = Path(tmp)
         files, configs = write_address_files(tmpdir), write_configs(tmpdir)
@@ -113,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         results = [bench.measure(responder, cmd) for responder, cmd in responders(files["small"])]
         extras = packet_engine_extras(bench, files, results, plan)
     meta = {"command": command, "when": when, "duration_s": time.monotonic() - started, "machine": machine(),
-            "wakeup_round_trip_us": {"p50": round(wake_p50), "p99": round(wake_p99)},
             "pinning": PINNING, "method": METHOD, "plan": plan.__dict__,
             "note": "Development run on a shared 2-core machine (other jobs ran at the same time): numbers are noisy; "
                     "compare ratios, not absolutes." if not args.quick else "Quick run (--quick): few, short rungs."}  # fmt: skip

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
-from .load import GENERATOR_CPU, RESPONDER_CPU
+from .load import GENERATOR_CPU
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -47,38 +46,3 @@ class CpuWindow:
         proc = 100 * (process_cpu_seconds(self.pid) - self.process) / seconds if self.pid else None
         return proc, 100 * (softirq_seconds() - self.softirq) / seconds
 
-
-def wakeup_round_trip_us(count: int = 1000, interval_s: float = 0.001) -> tuple[float, float]:
-    """p50 and p99 (µs) of a pipe ping-pong between a process on the generator's CPU and one on the responder's.
-
-    The floor under any userspace responder's latency here: each request wakes
-    a sleeping process on the other CPU (the kernel answers in softirq and wakes
-    nothing). A round trip is two such wake-ups, paced like the 1k req/s prober.
-    """
-    to_child, from_parent = os.pipe()
-    to_parent, from_child = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the echo side, where a responder would sleep
-        try:
-            os.sched_setaffinity(0, {RESPONDER_CPU})
-            while os.read(to_child, 1) == b"x":
-                os.write(from_child, b"x")
-        finally:
-            os._exit(0)
-    rtts = []
-    try:
-        os.sched_setaffinity(0, {GENERATOR_CPU})
-        for _ in range(count):
-            start = time.perf_counter_ns()
-            os.write(from_parent, b"x")
-            os.read(to_parent, 1)
-            rtts.append(time.perf_counter_ns() - start)
-            time.sleep(interval_s)
-    finally:
-        os.sched_setaffinity(0, range(os.cpu_count() or 1))
-        os.write(from_parent, b"q")
-        os.waitpid(pid, 0)
-        for fd in (to_child, from_parent, to_parent, from_child):
-            os.close(fd)
-    rtts.sort()
-    return rtts[len(rtts) // 2] / 1e3, rtts[int(len(rtts) * 0.99)] / 1e3
