@@ -199,7 +199,7 @@ def _from_bulk(tokens: list[str]) -> AddressSet | None:
     # Left: only digits, dots and dashes. Sorting on "-" alone is far cheaper than a strip() per token.
     plain = [token for token in tokens if "-" not in token]
     dashed = [token for token in tokens if "-" in token]
-    bounds = "-".join(dashed).split("-")
+    bounds = "-".join(dashed).split("-") if dashed else []
     if len(bounds) != 2 * len(dashed):
         return None  # a token with no address or more than one dash: an error, which the plain path names
     try:

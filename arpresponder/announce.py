@@ -9,6 +9,7 @@ faster than `rate` frames a second, so a /16 does not flood the link.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -69,9 +70,31 @@ def announce(
                     return sent
                 if stop.is_set():
                     return sent
-                send(frame)
+                if not _send_patiently(send, frame, stop):
+                    return sent
                 sent += 1
                 on_sent(1)
                 due += gap
     log.info("announced: %d gratuitous ARP frames sent", sent)
     return sent
+
+
+RETRY_WAIT = 0.002  # seconds between tries of a frame the kernel had no room for
+RETRY_FOR = 0.5  # seconds before giving up on it
+
+
+def _send_patiently(send: Callable[[bytes], None], frame: bytes, stop: threading.Event) -> bool:
+    """send(frame), waiting out a full queue (under a flood the replies share it); False if stopped meanwhile.
+
+    Other errors, and a queue still full after RETRY_FOR, are raised.
+    """
+    deadline = time.monotonic() + RETRY_FOR
+    while True:
+        try:
+            send(frame)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.ENOBUFS, errno.EAGAIN) or time.monotonic() > deadline:
+                raise
+        if stop.wait(RETRY_WAIT):
+            return False

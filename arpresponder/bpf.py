@@ -125,7 +125,9 @@ def arp_request_filter_for(spans: list[tuple[int, int]]) -> list[Instruction]:
     return program
 
 
-MAX_FILTER_SPANS = (BPF_MAXINSNS - 9) // 4  # no tree of more spans fits: each costs at least 4 instructions
+# The most spans a program holds: 9 instructions of checks, then about 4 a span (3 a leaf, 1 a branch) plus a
+# long jump where a branch skips more than 255. tests/test_bpf.py checks that this many fit and one more does not.
+MAX_FILTER_SPANS = 1020
 # Sets with more entries than this are not even sorted to see whether they merge into few enough spans: that
 # costs a noticeable part of loading a 1M-entry set, and would only pay for a set of, say, a /14 listed address by
 # address. Such sets are filtered in userspace: correct, at some CPU under an out-of-set flood.
@@ -133,12 +135,12 @@ MAX_ENTRIES_TO_MERGE = 256 * MAX_FILTER_SPANS
 
 
 def target_spans(addresses: AddressSet, limit: int = MAX_FILTER_SPANS) -> list[tuple[int, int]] | None:
-    """The set's entries merged into spans of consecutive addresses; None past limit spans.
+    """The set's entries merged into spans of consecutive addresses; None past limit spans or MAX_ENTRIES_TO_MERGE.
 
     Entry MACs do not matter to the filter, so neighbouring entries merge.
     """
     if len(addresses.singles) + len(addresses.range_starts) > MAX_ENTRIES_TO_MERGE:
-        return None
+        return None  # see MAX_ENTRIES_TO_MERGE
     spans: list[tuple[int, int]] = []
     for first, last, _mac in addresses.entries():
         if spans and first <= spans[-1][1] + 1:

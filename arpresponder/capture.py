@@ -1,4 +1,4 @@
-"""`run --pcap FILE`: the requests handled and the replies sent, in a pcap file tcpdump and Wireshark read.
+"""`run --pcap FILE`: the requests handled and the replies handed to the engine, in a pcap file tcpdump and Wireshark read.
 
 Written with scapy's PcapWriter from the responder's per-batch hook, raw
 bytes as they came and went (never dissected), and bounded: after
@@ -34,16 +34,23 @@ class Capture:
         """Responder hook: the batch's requests, then its replies, until the limit."""
         if self._writer is None:
             return
-        for frame in (*frames, *replies):
-            self._writer.write(frame)
-            self.written += 1
-            if self.written >= self.max_frames:
-                log.info("pcap: %d frames written to %s, the --pcap-max limit; capture stopped", self.written, self.path)
-                self.close()
-                return
-        self._writer.flush()
+        try:
+            for frame in (*frames, *replies):
+                self._writer.write(frame)
+                self.written += 1
+                if self.written >= self.max_frames:
+                    log.info("pcap: %d frames written to %s, the --pcap-max limit; capture stopped", self.written, self.path)
+                    self.close()
+                    return
+            self._writer.flush()
+        except OSError as e:  # disk full, I/O error: the capture ends, answering goes on
+            log.error("pcap: writing %s failed (%s) after %d frames; capture stopped", self.path, e.strerror or e, self.written)
+            self._writer = None
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError as e:
+                log.error("pcap: closing %s failed: %s", self.path, e.strerror or e)

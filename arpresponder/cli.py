@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -171,7 +172,7 @@ def run(
         Optional[str], typer.Option(metavar="HOST:PORT", help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
     ] = None,
     pcap: Annotated[
-        Optional[Path], typer.Option(metavar="FILE", help="Write the requests handled and replies sent to a pcap file.")
+        Optional[Path], typer.Option(metavar="FILE", help="Write the requests handled and the replies to a pcap file.")
     ] = None,
     pcap_max: Annotated[
         Optional[int], typer.Option(metavar="N", help=f"Stop capturing after N frames. [default: {PCAP_MAX}]")
@@ -197,11 +198,12 @@ def run(
     from .responder import Responder, serve
     from .stats import Stats
 
-    _check_observer_options(live, verbose, stats_interval, metrics, pcap, pcap_max)
+    _check_observer_options(live, verbose, log_format, stats_interval, metrics, pcap, pcap_max)
     setup_logging(verbose, log_format, to_stderr=not (live and sys.stderr.isatty()))
     events = keep_events()  # from the first warning on, for the live panel and `stats`
     cfg = _load(config, interface, ip, ip_file, engine)
     addresses = _require_addresses(cfg)
+    cfg.tokens.clear()  # the set is built: the text of a million-line file need not live as long as the run
     settings = _announce_settings(cfg, announce_count, announce_interval, announce_rate)
     facts = _require_interface(cfg)
     dry = cfg.dry_run if dry_run is None else dry_run
@@ -210,46 +212,42 @@ def run(
         log.warning("%s", warning)
 
     stop = _stop_on_signals()
-    eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses))
-    stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel,
-                  mac=format_mac(facts.mac), dry_run=dry, events=events)  # fmt: skip
-    try:
+    # What is opened is closed in reverse, whatever fails: the announcer joined before its socket closes, the
+    # views closed after the last count (the final JSON snapshot is the summary's numbers), then the summary.
+    with contextlib.ExitStack() as cleanup:
+        eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses))
+        cleanup.callback(eng.close)
+        stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel,
+                      kernel_filter=eng.kernel_filter, mac=format_mac(facts.mac), dry_run=dry, events=events)  # fmt: skip
         observers = Observers.start(stats, stop, live=live, stats_interval=stats_interval, stats_json=stats_json,
                                     control_socket=control_socket, metrics=metrics, pcap=pcap,
                                     pcap_max=PCAP_MAX if pcap_max is None else pcap_max)  # fmt: skip
-    except BaseException:
-        eng.close()
-        raise
-    responder = Responder(addresses, facts.mac, stats, dry_run=dry, on_batch=observers.on_batch)
-    if duration is not None:
-        timer = threading.Timer(duration, stop.set)
-        timer.daemon = True
-        timer.start()
-    announcer = None
-    if at_start and not dry:
-        announcer = threading.Thread(target=_announce_in_background, name="announce", daemon=True,
-                                     args=(eng, addresses, facts.mac, settings, stop, stats))  # fmt: skip
-        announcer.start()
-    elif at_start:
-        log.info("dry run: not announcing")
-    n = len(addresses)
-    log.info(
-        "ready: answering %d address%s on %s (%s) with the %s engine%s",
-        n, "" if n == 1 else "es", facts.name, format_mac(facts.mac), eng.name, ", dry run" if dry else "",
-    )  # fmt: skip
-    try:
+        cleanup.callback(lambda: typer.echo(stats.summary(dry_run=dry)))
+        cleanup.callback(observers.close)
+        cleanup.callback(stop.set)  # first of all: every thread sees it
+        responder = Responder(addresses, facts.mac, stats, dry_run=dry, on_batch=observers.on_batch)
+        if duration is not None:
+            timer = threading.Timer(duration, stop.set)
+            timer.daemon = True
+            timer.start()
+        if at_start and not dry:
+            announcer = threading.Thread(target=_announce_in_background, name="announce", daemon=True,
+                                         args=(eng, addresses, facts.mac, settings, stop, stats))  # fmt: skip
+            announcer.start()
+            cleanup.callback(announcer.join, 2)  # it stops between frames, once stop is set
+            cleanup.callback(stop.set)
+        elif at_start:
+            log.info("dry run: not announcing")
+        n = len(addresses)
+        log.info(
+            "ready: answering %d address%s on %s (%s) with the %s engine%s",
+            n, "" if n == 1 else "es", facts.name, format_mac(facts.mac), eng.name, ", dry run" if dry else "",
+        )  # fmt: skip
         serve(eng, responder, stop)
-    finally:
-        stop.set()
-        if announcer:
-            announcer.join(timeout=2)  # it stops between frames; the socket must outlive its last send
-        eng.close()
-        observers.close()  # after the last count: the final JSON snapshot is the summary's numbers
-        typer.echo(stats.summary(dry_run=dry))
 
 
-def _check_observer_options(live: bool, verbose: bool, stats_interval: float | None, metrics: str | None,
-                            pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
+def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, stats_interval: float | None,
+                            metrics: str | None, pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
     """Bad values, and combinations that cannot do what they say, are errors before anything starts."""
     from .metrics import parse_listen
 
@@ -257,8 +255,11 @@ def _check_observer_options(live: bool, verbose: bool, stats_interval: float | N
         parse_listen(metrics)
     if live and not sys.stdout.isatty():
         raise ConfigError("--live draws a full-screen panel and needs a terminal on stdout")
-    if live and verbose and sys.stderr.isatty():
-        raise ConfigError("--verbose logs every decision to stderr, under the --live panel: redirect it (2>run.log)")
+    if live and sys.stderr.isatty():  # the panel takes the terminal over: nothing is logged to it meanwhile
+        for given, option in ((verbose, "--verbose"), (stats_interval, "--stats-interval"),
+                              (log_format is not LogFormat.text, "--log-format json")):  # fmt: skip
+            if given:
+                raise ConfigError(f"{option} writes log lines to stderr, which --live takes over: redirect it (2>run.log)")
     if stats_interval is not None and not stats_interval > 0:
         raise ConfigError(f"--stats-interval must be more than 0 seconds, not {stats_interval:g}")
     if pcap_max is not None and pcap is None:
@@ -367,7 +368,9 @@ def stats_command(
     control_socket: ControlSocketOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the snapshot as JSON (with --watch: one line each time).")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Keep printing (the live panel, or JSON lines) until Ctrl-C.")] = False,
-    interval: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds between updates with --watch.")] = 1.0,
+    interval: Annotated[
+        Optional[float], typer.Option(metavar="SECONDS", help="Seconds between updates with --watch. [default: 1]")
+    ] = None,
 ) -> None:
     """Print the counters of a running `arpresponder run`, read through its control socket (as root).
 
@@ -385,8 +388,13 @@ def stats_command(
     """
     from . import control
 
+    if interval is not None and not watch:
+        raise ConfigError("--interval sets the pace of --watch: give --watch too")
+    interval = 1.0 if interval is None else interval
     if not interval > 0:
         raise ConfigError(f"--interval must be more than 0 seconds, not {interval:g}")
+    if interface and control_socket:
+        raise ConfigError("give --interface or --control-socket, not both: the socket names the instance")
     path = control_socket or control.find_socket(interface)
     if not watch:
         _print_snapshot(control.query(path), as_json)

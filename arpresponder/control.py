@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -38,13 +39,14 @@ class ControlError(UserError):
 def _netns_name() -> str | None:
     """The name our network namespace has under /run/netns (`ip netns exec NAME`), or None."""
     try:
-        ours = os.stat("/proc/self/ns/net").st_ino
+        ours = os.stat("/proc/self/ns/net")
         entries = list(os.scandir("/run/netns"))
     except OSError:
         return None
     for entry in entries:
         with contextlib.suppress(OSError):
-            if entry.stat().st_ino == ours:
+            theirs = entry.stat()
+            if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
                 return entry.name
     return None
 
@@ -155,12 +157,21 @@ def _read_line(conn: socket.socket) -> bytes | None:
 
 
 def _remove_stale(path: Path) -> None:
-    """A socket nobody answers on is left from a killed instance: remove it. One that answers is in use."""
+    """A socket nobody answers on is left from a killed instance: remove it. One that answers is in use.
+
+    Anything but a socket is never removed: connecting to a file fails the same
+    way as to a dead socket, and the path may be a user's typo.
+    """
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise ControlError(f"{path} exists and is not a socket; give --control-socket a free path")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))
     except ConnectionRefusedError:
-        path.unlink()
+        try:
+            path.unlink()
+        except OSError as e:
+            raise ControlError(f"cannot remove the stale control socket {path}: {e.strerror}") from None
         return
     except OSError as e:
         raise ControlError(f"{path} exists and is not a usable control socket ({e.strerror}); give --control-socket PATH") from None

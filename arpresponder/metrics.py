@@ -68,7 +68,7 @@ class StatsCollector:
 
 
 def serve_metrics(listen: str, snapshot: Callable[[], dict]):
-    """Start the HTTP endpoint in a daemon thread; returns the server (call shutdown() at the end)."""
+    """Start the HTTP endpoint in a daemon thread; returns the server (call shutdown(), then server_close(), at the end)."""
     host, port = parse_listen(listen)
     try:
         from prometheus_client import CollectorRegistry, start_http_server

@@ -42,6 +42,7 @@ class Observers:
                 from .metrics import serve_metrics
 
                 server = serve_metrics(metrics, stats.snapshot)
+                self._closers.append(server.server_close)  # runs after shutdown(): the port is freed
                 self._closers.append(server.shutdown)
                 log.info("metrics: http://%s/metrics", metrics)
             if pcap:

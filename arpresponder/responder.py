@@ -10,6 +10,7 @@ import errno
 import logging
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 from .addrset import AddressSet
@@ -38,10 +39,11 @@ class Responder:
 
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
         replies: list[bytes] = []
-        dropped = self.stats.dropped
+        dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
+        addresses, mac = self.addresses, self.mac
         debug = log.isEnabledFor(logging.DEBUG)
         for frame in frames:
-            outcome = decide(frame, self.addresses, self.mac)
+            outcome = decide(frame, addresses, mac)
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
@@ -52,6 +54,8 @@ class Responder:
                 log.debug("%s", describe(frame, outcome))
         self.stats.received += len(frames)
         self.stats.replied += len(replies)
+        if dropped:
+            self.stats.dropped.update(dropped)
         self.stats.sketch_batch(frames)
         if self.dry_run:
             replies = []

@@ -43,6 +43,7 @@ class Stats:
     announced: int = 0  # gratuitous ARP frames sent
     kernel_drops: int | None = None  # frames the kernel dropped for lack of buffer; None: engine cannot tell
     filtered_in_kernel: frozenset[Drop] = frozenset()  # classes the engine's kernel filter removes: never seen here
+    kernel_filter: str = ""  # what that filter lets through, in words: every count here covers only that
     mac: str = ""
     dry_run: bool = False
     top_targets: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
@@ -112,6 +113,7 @@ class Stats:
             "send_errors": self.send_errors,
             "dropped": {str(r): dropped.get(r, 0) for r in Drop if r not in self.filtered_in_kernel},
             "filtered_in_kernel": sorted(str(r) for r in self.filtered_in_kernel),
+            "kernel_filter": self.kernel_filter,
             "kernel_drops": self.kernel_drops,
             "announced": self.announced,
             "rates": self.rates(),
@@ -137,7 +139,10 @@ class Stats:
             rows.append(("gratuitous ARP frames sent", self.announced))
         width = max(len(label) for label, _ in rows)
         head = f"arpresponder on {self.interface} ({self.engine} engine), {self.uptime:.1f} s"
-        return "\n".join([head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)])
+        lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
+        if self.kernel_filter:
+            lines.append(f"  (the kernel filter passes {self.kernel_filter}: the counts cover those frames only)")
+        return "\n".join(lines)
 
 
 def _top(sketch: TopK) -> list[dict]:
@@ -160,7 +165,7 @@ def one_line(snap: dict) -> str:
 
 def write_snapshot(path: Path, snapshot: dict) -> None:
     """Replace path with the snapshot as JSON, atomically: a reader sees the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(snapshot, f, indent=1)

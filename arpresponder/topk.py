@@ -7,6 +7,8 @@ largest count from every key and forgetting those that reach zero (the merge
 step of Agarwal et al., "Mergeable summaries"). So memory stays O(k), and a
 count is low by at most total/(k+1): exact while fewer than 2k distinct keys
 have been seen, and any key with more than total/(k+1) hits is always listed.
+Those bounds hold for what it is fed: under a flood Stats.sketch_batch feeds
+a weighted sample, so the counts are then estimates.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Writes an address file of N entries (half single addresses, half small `a-b` ran
 in two orders, sorted and shuffled, then loads it as `arpresponder run --ip-file FILE` does, in a fresh
 process per run so max RSS is that load's alone. Phases:
 
-    read     config.read_address_file: the file into (where, token) pairs
+    read     config.read_address_file: the file into its tokens
     set      Config.address_set(): every token parsed, the set compiled
     len      len(set): the address count the CLI logs at start
 

@@ -277,6 +277,20 @@ def test_bulk_path_equals_plain_path(tokens):
     assert outcome(AddressSet.parse, tokens) == outcome(plain_path, tokens)
 
 
+@pytest.mark.parametrize("tokens", [
+    ["198.51.100.1", "198.51.100.2"],  # plain addresses only: the commonest large file
+    ["198.51.100.1-198.51.100.9"],
+    ["198.51.100.1", "198.51.100.0/28", "198.51.100.20-198.51.100.30"],
+])  # fmt: skip
+def test_bulk_path_takes_plain_addresses_and_ranges(tokens):
+    """The fast path, not only the fallback, builds sets of these shapes (the equality test above cannot tell)."""
+    from arpresponder.addrset import _from_bulk
+
+    built = _from_bulk(tokens)
+    assert built is not None
+    assert outcome(lambda _: built, tokens) == outcome(plain_path, tokens)
+
+
 @given(st.lists(st.tuples(st.integers(0x80000000, 0xDFFFFFFF), st.integers(0, 1 << 20)), min_size=1, max_size=30),
        st.lists(st.integers(0x80000000, 0xDFFFFFFF), max_size=30))  # fmt: skip
 def test_lookups_across_16_bit_blocks_match_a_model(spans, probes):

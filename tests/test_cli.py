@@ -96,6 +96,9 @@ def test_stats_without_a_running_instance(tmp_path):
     result = cli("stats", "--control-socket", str(tmp_path / "none.sock"))
     assert_user_error(result, 1, r"no control socket at .*none.sock: is arpresponder running")
     assert_user_error(cli("stats", "--watch", "--interval", "0"), 2, r"--interval must be more than 0 seconds")
+    assert_user_error(cli("stats", "--interval", "2"), 2, r"--interval sets the pace of --watch: give --watch too")
+    both = cli("stats", "-i", "r0", "--control-socket", str(tmp_path / "x.sock"))
+    assert_user_error(both, 2, r"give --interface or --control-socket, not both")
 
 
 def test_check_prints_the_resolved_set(tmp_path):
@@ -237,3 +240,30 @@ def test_demo_interrupted_removes_its_lab():
     assert proc.returncode != 0
     assert "interrupted; the lab is removed" in out
     assert netns_names("arpr-demo") == before
+
+
+@pytest.mark.parametrize("option", [["--verbose"], ["--stats-interval", "1"], ["--log-format", "json"]])
+def test_live_on_a_terminal_refuses_options_that_log_to_it(option):
+    """With stderr on the panel's terminal, log lines would have nowhere to go: an error, not silence."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "arpresponder", "run", "-i", "r0", "--ip", "198.51.100.7",
+                                 "--live", *option], stdout=follower, stderr=follower, timeout=60)  # fmt: skip
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(leader)
+    assert result.returncode == 2
+    assert f"arpresponder: error: {option[0]}".encode() in output
+    assert b"takes over: redirect it" in output and b"Traceback" not in output

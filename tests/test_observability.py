@@ -48,6 +48,7 @@ def known_traffic() -> list[bytes]:
 
 # What each engine's kernel filter removes before userspace: the packet engine compiles the set into its filter.
 FILTERED = {"packet": ["bad-target", "not-in-set", "not-request", "truncated"], "scapy": ["not-request"]}
+PASSED = {"packet": "ARP requests for the set's targets", "scapy": "ARP requests"}
 
 
 def expected_counts(engine: str = "packet", engine_drops_known: bool = True) -> dict:
@@ -61,6 +62,7 @@ def expected_counts(engine: str = "packet", engine_drops_known: bool = True) -> 
         "send_errors": 0,
         "dropped": dropped,
         "filtered_in_kernel": FILTERED[engine],
+        "kernel_filter": PASSED[engine],
         "kernel_drops": 0 if engine_drops_known else None,
         "announced": 0,
     }

@@ -152,3 +152,15 @@ def test_verbose_logs_each_decision(lab, engine):
     else:
         assert re.search(r"drop not-in-set: who-has 198\.51\.100\.192", r.stderr)
 
+
+def test_what_the_kernel_filter_passes_bounds_every_count(lab, engine):
+    """Announcements (gratuitous) in and out of the set: the packet engine, whose filter holds the set, sees only
+    the one in it, and its summary says so; the scapy engine's filter passes every request."""
+    announcements = [request(spa=ip, tpa=ip) for ip in ("198.51.100.150", "198.51.100.200")]
+    with responder(lab, engine) as r:
+        PeerPort(lab).exchange(announcements, window=0.3)
+        assert r.stop() == 0
+    seen = 1 if engine == "packet" else 2
+    assert re.search(rf"^\s+gratuitous\s+{seen}$", r.stdout, re.MULTILINE), r.stdout
+    passes = "ARP requests for the set's targets" if engine == "packet" else "ARP requests:"
+    assert f"the kernel filter passes {passes}" in r.stdout

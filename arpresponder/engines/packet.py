@@ -37,6 +37,10 @@ TX_SLOTS = 2048  # 256 KiB: a full batch of replies, and then some still in flig
 SEND_BUFFER = 4 << 20  # bytes of frames in flight before the kernel makes send() wait
 MAX_BATCH = 256  # frames handled per wake-up before we look at the stop flag again
 
+# What an engine's kernel filter lets through (Stats.kernel_filter): every count covers only these frames.
+ALL_REQUESTS = "ARP requests"
+REQUESTS_FOR_THE_SET = "ARP requests for the set's targets"
+
 _TPACKET_STATS = struct.Struct("II")  # tp_packets, tp_drops
 
 
@@ -71,20 +75,24 @@ def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) ->
     return sock
 
 
-def receive_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop]]:
-    """The BPF program for the set's spans if it fits, else for all requests; and what it keeps from us."""
+def receive_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
+    """The BPF program for the set's spans if it fits, else for all requests; what it keeps from us; what it passes."""
     if target_spans:
         try:
             program = bpf.arp_request_filter_for(target_spans)
             log.info("kernel filter: ARP requests for the set's %d range(s), %d instructions", len(target_spans), len(program))
             # Refused targets are never in a set; a frame too short to hold the target IP fails the filter's load of it.
-            return program, frozenset({Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.BAD_TARGET, Drop.TRUNCATED})
+            # Whatever else is wrong with a request for an out-of-set target, we never see it: other counts cover
+            # requests for the set's targets only.
+            filtered = frozenset({Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.BAD_TARGET, Drop.TRUNCATED})
+            return program, filtered, REQUESTS_FOR_THE_SET
         except bpf.ProgramTooLarge as e:
             log.info("kernel filter: all ARP requests (%s); out-of-set requests are dropped in userspace", e)
     elif target_spans is None:
-        log.info("kernel filter: all ARP requests (the set has more than %d ranges); out-of-set requests are "
-                 "dropped in userspace", bpf.MAX_FILTER_SPANS)  # fmt: skip
-    return bpf.arp_request_filter(), frozenset({Drop.NOT_REQUEST})
+        log.info("kernel filter: all ARP requests (the set has more than %d ranges, or more than %d entries, which "
+                 "are not merged to find out); out-of-set requests are dropped in userspace",
+                 bpf.MAX_FILTER_SPANS, bpf.MAX_ENTRIES_TO_MERGE)  # fmt: skip
+    return bpf.arp_request_filter(), frozenset({Drop.NOT_REQUEST}), ALL_REQUESTS
 
 
 class PacketEngine:
@@ -100,14 +108,15 @@ class PacketEngine:
     def __init__(self, interface: str, receive: bool = True, target_spans: list[tuple[int, int]] | None = None):
         self.interface = interface
         self.filtered_in_kernel: frozenset[Drop] = frozenset()
-        self.rx_sock = self.rx = None
+        self.kernel_filter = "nothing (not receiving)"
+        self.rx_sock = self.rx = self.tx = None
         self._tx_lock = threading.Lock()
         self.tx_sock = open_packet_socket(interface, None)
         try:
             force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
-                program, self.filtered_in_kernel = receive_filter(target_spans)
+                program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans)
                 self.rx_sock = open_packet_socket(interface, program)
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
                 self._poll = select.poll()
@@ -115,6 +124,9 @@ class PacketEngine:
         except OSError as e:
             self.close()
             raise EngineError(f"cannot set up packet rings on {interface}: {e.strerror or e}") from None
+        except BaseException:  # the receiving socket could not open: the sending one must not leak
+            self.close()
+            raise
 
     def receive_batch(self, timeout: float) -> list[bytes]:
         frames = self.rx.take(MAX_BATCH)
@@ -122,8 +134,10 @@ class PacketEngine:
             return frames
         events = self._poll.poll(timeout * 1000)
         if events and events[0][1] & select.POLLERR:
+            # The kernel reports a link going down, or the interface going away, as a socket error.
             code = self.rx_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading it clears it
-            raise OSError(code, os.strerror(code))
+            if code:
+                raise OSError(code, os.strerror(code))
         return self.rx.take(MAX_BATCH)
 
     def send_batch(self, frames: list[bytes]) -> int:
@@ -132,6 +146,8 @@ class PacketEngine:
 
     def send(self, frame: bytes) -> None:
         with self._tx_lock:
+            if self.tx is None:
+                raise OSError(errno.EBADF, "the engine is closed")
             if not self.tx.send([frame]):
                 raise self.tx.last_error or OSError(errno.ENOBUFS, "the transmit ring is full")
 
@@ -139,9 +155,11 @@ class PacketEngine:
         return packet_socket_drops(self.rx_sock)
 
     def close(self) -> None:
-        for thing in (self.rx, self.rx_sock, getattr(self, "tx", None), self.tx_sock):
-            if thing is not None:
-                thing.close()
+        with self._tx_lock:  # not under an announcer still sending (run waits for it, but only so long)
+            for thing in (self.rx, self.rx_sock, self.tx, self.tx_sock):
+                if thing is not None:
+                    thing.close()
+            self.rx = self.rx_sock = self.tx = self.tx_sock = None
 
 
 def force_buffer(sock: socket.socket, force_option: int, option: int, size: int) -> None:

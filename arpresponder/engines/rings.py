@@ -11,6 +11,11 @@ Why V2 and not V3: V3 hands over whole blocks, and a block sits until it
 fills or a retire timer fires, so at low rates a request would wait for the
 timer (milliseconds). V2 hands over each frame as it lands: latency does
 not depend on any timer, and `poll()` wakes on the first frame.
+
+Ordering: the kernel's documentation pairs each status change with a memory
+barrier; Python has none to offer. We write a slot's data before its status
+word and read the status before the data, which x86's store ordering keeps
+in that order; on weakly ordered CPUs (ARM) this is not guaranteed.
 """
 
 from __future__ import annotations

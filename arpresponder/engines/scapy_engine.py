@@ -13,7 +13,7 @@ import sys
 
 from ..decision import Drop
 from ..errors import EngineError
-from .packet import MAX_BATCH, force_buffer, packet_socket_drops
+from .packet import ALL_REQUESTS, MAX_BATCH, force_buffer, packet_socket_drops
 
 SO_RCVBUFFORCE = 33
 RECEIVE_BUFFER = 8 << 20  # each queued frame costs ~1 KiB of buffer: room for a few thousand
@@ -24,6 +24,7 @@ BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine
 class ScapyEngine:
     name = "scapy"
     filtered_in_kernel = frozenset({Drop.NOT_REQUEST})  # BPF_FILTER passes requests only
+    kernel_filter = ALL_REQUESTS
 
     def __init__(self, interface: str, receive: bool = True):
         try:
