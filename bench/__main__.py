@@ -30,13 +30,16 @@ METHOD = [
     "- Load: trafgen `--cpus 1 -b RATEpps -n COUNT` with a generated config: ARP requests from p0 "
     "(02:00:00:00:00:02, 192.0.2.2), broadcast, target 198.51.100.1-254 cycling (`dinc`); the out-of-set flood asks for "
     "203.0.113.1-254. Every flood is bounded by `-n` and by a subprocess timeout. trafgen's rate limiting sends bursts.",
-    "- Offered = p0 tx_packets delta (peer namespace) / trafgen's run time. Answered = ARP replies to 192.0.2.2 "
+    "- Offered = p0 tx_packets delta (peer namespace) / trafgen's run time (from its start, so including a few tens "
+    "of ms of start-up: rates read a little low, the same for every responder; loss is not affected). Answered = ARP replies to 192.0.2.2 "
     "arriving at p0, counted in the kernel by a BPF-filtered packet socket's PACKET_STATISTICS (so farpd 0.2's own "
     "who-has probes are not counted), read after a 0.5 s drain. Loss = 1 − answered/offered.",
     "- Responder CPU % = utime+stime of its process (/proc/PID/stat) over flood + drain; RSS = VmRSS at the end of the "
     "rung; kernel drops = the `kernel drops` row of arpresponder's summary (whole run).",
     "- Latency: a raw-socket prober on p0 asks as 192.0.2.3 at 1k req/s; latency = the reply's kernel receive timestamp "
     "(SO_TIMESTAMPNS) − time.time_ns() just before send(). Loaded: over a trafgen flood at half the responder's max rate.",
+    "- The 1M-entry set (full runs) adds 500k singles in 100.0.0.0/12 and 500k ranges in 200.0.0.0/9 to the served "
+    "/24: they are only loaded and looked up, never asked for or sent on the wire.",
     "- Each responder first gets one round of requests for every target (farpd 0.2 probes each address before claiming "
     "it, then waits 3 s); its ladder stops after two consecutive rungs above 50 % loss.",
 ]
@@ -110,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         extras = packet_engine_extras(bench, files, results, plan)
     meta = {"command": command, "when": when, "duration_s": time.monotonic() - started, "machine": machine(),
             "pinning": PINNING, "method": METHOD, "plan": plan.__dict__,
-            "note": "Development run on a shared 2-core machine (other jobs ran at the same time): numbers are noisy; "
-                    "compare ratios, not absolutes." if not args.quick else "Quick run (--quick): few, short rungs."}  # fmt: skip
+            "note": "One run on a 2-core virtual machine. Its scheduling moves results between runs (a p99 latency "
+                    "most of all: one stall of a few ms sets it): compare the ratios within this run, and run again to "
+                    "see the spread." if not args.quick else "Quick run (--quick): few, short rungs."}  # fmt: skip
     for line in write(out, to_json(results, extras, meta)):
         print(line)
     return 0
