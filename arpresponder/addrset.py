@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import accumulate, compress, repeat
-from operator import and_, gt, le, lshift, lt, or_, rshift
+from operator import and_, gt, le, lshift, lt, or_, rshift, sub
 from typing import NamedTuple
 
 from .codec import AddressSyntaxError, format_ipv4, format_mac, is_multicast_mac, parse_ipv4, parse_mac
@@ -225,7 +225,8 @@ def _from_bulk(tokens: list[str]) -> AddressSet | None:
         else:
             starts.append(spec.first)
             ends.append(spec.last)
-    starts, ends = _union(starts, ends)
+    if not all(map(gt, starts[1:], map((1).__add__, ends[:-1]))):  # a file in order skips the sort and merge
+        starts, ends = _union(starts, ends)
     ordered = sorted(singles)
     if any(_overlaps(ordered, starts, ends, lo, hi) for lo, hi, _ in REFUSED_TARGETS):
         return None  # a refused address: the plain path says which token
@@ -419,8 +420,14 @@ class AddressSet:
         self.range_index = _index_ranges(self.range_starts)
         self.range_macs = macs
         ordered = sorted(singles) if ordered is None else ordered
-        # Singles inside ranges, with one bisect per range end in C rather than one per single in Python.
-        inside = sum(map(bisect_right, repeat(ordered), ends)) - sum(map(bisect_left, repeat(ordered), starts))
+        # Singles inside ranges, in C: one bisect a single into the range starts (behind a sentinel range that
+        # ends before any address), then is it at most that range's end.
+        if ordered and starts:
+            ends_behind = array("q", [-1, *ends])
+            found = map(bisect_right, repeat(array("q", [-1, *starts])), ordered)
+            inside = sum(map(le, ordered, map(ends_behind.__getitem__, map(sub, found, repeat(1)))))
+        else:
+            inside = 0
         self.size = sum(ends) - sum(starts) + len(starts) + len(ordered) - inside
 
     def _note_ineffective(self, singles, ranges, exclusions, kept_singles, pieces, excluded) -> None:
