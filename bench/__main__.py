@@ -19,8 +19,8 @@ from arpresponder.lab import Lab
 
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
 from .report import machine, to_json, write
-from .run import FULL, QUICK, Bench, Plan, ResponderResult, responders
 from .responders import Arpresponder
+from .run import FULL, QUICK, Bench, Plan, ResponderResult, responders
 
 HERE = Path(__file__).resolve().parent
 PINNING = (f"Pinned with taskset: trafgen and the latency prober on CPU {GENERATOR_CPU}, "

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 
 from arpresponder import bpf
 from arpresponder.codec import (
-    BROADCAST_MAC, ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REPLY, OP_REQUEST, ZERO_MAC, pack_arp, parse_ipv4,
+    BROADCAST_MAC,
+    ETHERTYPE_ARP,
+    OFFSET_ETHERTYPE,
+    OFFSET_OP,
+    OFFSET_TPA,
+    OP_REPLY,
+    OP_REQUEST,
+    ZERO_MAC,
+    pack_arp,
+    parse_ipv4,
     parse_mac,
 )  # fmt: skip
 from arpresponder.lab import PEER_IF, PEER_IP, PEER_MAC, Lab

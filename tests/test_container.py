@@ -19,7 +19,7 @@ def test_dockerfile_keeps_its_promises():
     """What the README says of the image: non-root, entrypoint arpresponder, a health check on the control socket."""
     lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert lines[0].startswith("FROM python:") and lines[0].endswith("-slim")
-    assert "USER 10001" in lines and lines.index("USER 10001") > max(i for i, l in enumerate(lines) if l.startswith("RUN"))
+    assert "USER 10001" in lines and lines.index("USER 10001") > max(i for i, line in enumerate(lines) if line.startswith("RUN"))
     assert 'ENTRYPOINT ["arpresponder"]' in lines
-    assert any(l.startswith("HEALTHCHECK") and '"arpresponder", "stats"' in l for l in lines)
-    assert any("setcap cap_net_raw+ep" in l for l in lines)  # the one capability, for the non-root user
+    assert any(line.startswith("HEALTHCHECK") and '"arpresponder", "stats"' in line for line in lines)
+    assert any("setcap cap_net_raw+ep" in line for line in lines)  # the one capability, for the non-root user

@@ -263,7 +263,7 @@ def test_live_panel_in_a_real_80x24_terminal(lab, tmp_path):
         assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
         assert lines[0].startswith(f"arpresponder  {RESPONDER_IF}  {RESPONDER_MAC}  packet engine  up ")
         assert "recent events" in screen and "ready: answering 128 addresses" in screen  # the bottom part fits
-    received = lambda screen: int(next(l for l in screen.splitlines() if l.strip().startswith("received")).split()[1])  # noqa: E731
+    received = lambda screen: int(next(row for row in screen.splitlines() if row.strip().startswith("received")).split()[1])  # noqa: E731
     assert received(before) == 0
     assert received(after) == expected_counts()["received"]
     assert "not-request      filtered in kernel" in after

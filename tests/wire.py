@@ -5,8 +5,8 @@ from __future__ import annotations
 import select
 import signal
 import socket
-import sys
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
