@@ -367,6 +367,11 @@ class AddressSet:
         """How many addresses (not entries) the set holds."""
         return self.size
 
+    def spans(self) -> list[tuple[int, int]]:
+        """Every address of the set as sorted, disjoint, non-adjacent (first, last) spans, whatever the MACs."""
+        singles = list(self.singles)
+        return _merge_spans(list(zip(self.range_starts, self.range_ends)) + list(zip(singles, singles)))
+
     def entry_macs(self) -> set[bytes]:
         """Every MAC an entry answers with, besides the interface's."""
         macs = {*self.singles.values(), *(self.range_macs or ())}
@@ -496,14 +501,7 @@ def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None
 
 def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Union of spans as sorted, disjoint, non-adjacent (first, last) pairs."""
-    merged: list[tuple[int, int]] = []
-    for first, last in sorted(spans):
-        if merged and first <= merged[-1][1] + 1:
-            if last > merged[-1][1]:
-                merged[-1] = (merged[-1][0], last)
-        else:
-            merged.append((first, last))
-    return merged
+    return list(zip(*_union([first for first, _ in spans], [last for _, last in spans])))
 
 
 def _subtract(pieces, holes: list[tuple[int, int]]) -> Iterator[tuple[int, int, bytes | None]]:

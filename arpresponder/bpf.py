@@ -135,22 +135,11 @@ MAX_ENTRIES_TO_MERGE = 256 * MAX_FILTER_SPANS
 
 
 def target_spans(addresses: AddressSet, limit: int = MAX_FILTER_SPANS) -> list[tuple[int, int]] | None:
-    """The set's entries merged into spans of consecutive addresses; None past limit spans or MAX_ENTRIES_TO_MERGE.
-
-    Entry MACs do not matter to the filter, so neighbouring entries merge.
-    """
+    """The set's spans (AddressSet.spans) for the filter; None past limit spans or MAX_ENTRIES_TO_MERGE entries."""
     if len(addresses.singles) + len(addresses.range_starts) > MAX_ENTRIES_TO_MERGE:
         return None  # see MAX_ENTRIES_TO_MERGE
-    spans: list[tuple[int, int]] = []
-    for first, last, _mac in addresses.entries():
-        if spans and first <= spans[-1][1] + 1:
-            if last > spans[-1][1]:
-                spans[-1] = (spans[-1][0], last)
-        elif len(spans) == limit:
-            return None
-        else:
-            spans.append((first, last))
-    return spans
+    spans = addresses.spans()
+    return spans if len(spans) <= limit else None
 
 
 def _span_tree(spans: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> list[Instruction]:

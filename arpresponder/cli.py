@@ -67,6 +67,14 @@ EngineOpt = Annotated[
     typer.Option("--engine", "-e", metavar="ENGINE", help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux."),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every decision (DEBUG).")]
+
+# How `run --announce` and `announce` pace gratuitous ARP; the defaults shown are AnnounceSettings'.
+_PACE = AnnounceSettings()
+RoundsOpt = Annotated[
+    Optional[int], typer.Option(metavar="N", help=f"Announcement rounds (RFC 5227 announces twice). [default: {_PACE.count}]")
+]
+RoundGapOpt = Annotated[Optional[float], typer.Option(metavar="SECONDS", help=f"Seconds between rounds. [default: {_PACE.interval:g}]")]
+FrameRateOpt = Annotated[Optional[float], typer.Option(metavar="FPS", help=f"At most this many frames/s. [default: {_PACE.rate:g}]")]
 LogFormatOpt = Annotated[
     LogFormat, typer.Option("--log-format", metavar="FORMAT", help="text for people, json for machines (one object a line).")
 ]
@@ -153,9 +161,9 @@ def run(
     announce_at_start: Annotated[
         Optional[bool], typer.Option("--announce/--no-announce", help="Send gratuitous ARP for every address at start.")
     ] = None,
-    announce_count: Annotated[Optional[int], typer.Option(metavar="N", help="Announcement rounds. [default: 2]")] = None,
-    announce_interval: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Seconds between rounds. [default: 2]")] = None,
-    announce_rate: Annotated[Optional[float], typer.Option(metavar="FPS", help="At most this many frames/s. [default: 1000]")] = None,
+    announce_count: RoundsOpt = None,
+    announce_interval: RoundGapOpt = None,
+    announce_rate: FrameRateOpt = None,
     dry_run: Annotated[Optional[bool], typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")] = None,
     duration: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)] = None,
     verbose: VerboseOpt = False,
@@ -285,9 +293,9 @@ def announce_command(
     ip_file: IpFileOpt = None,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
-    count: Annotated[Optional[int], typer.Option(metavar="N", help="Rounds (RFC 5227 announces twice). [default: 2]")] = None,
-    interval: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Seconds between rounds. [default: 2]")] = None,
-    rate: Annotated[Optional[float], typer.Option(metavar="FPS", help="At most this many frames/s. [default: 1000]")] = None,
+    count: RoundsOpt = None,
+    interval: RoundGapOpt = None,
+    rate: FrameRateOpt = None,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:

@@ -51,6 +51,7 @@ assert ARP_FRAME.size == ARP_FRAME_LEN
 # (the kernel-side BPF filter, tests).
 OFFSET_ETHERTYPE = 12
 OFFSET_OP = 20
+OFFSET_SPA = 28
 OFFSET_TPA = 38
 
 _PADDED_ARP_FRAME = struct.Struct(ARP_FRAME.format + f"{MIN_FRAME_LEN - ARP_FRAME_LEN}x")

@@ -63,8 +63,7 @@ def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
     """The reply frame for an ARP request we should answer, else why not."""
     if len(frame) < ARP_FRAME_LEN:
         return Drop.TRUNCATED
-    header = frame[12:22]
-    if header != _REQUEST_HEADERS[0] and header != _REQUEST_HEADERS[1]:
+    if frame[12:22] not in _REQUEST_HEADERS:
         return _header_drop(frame)
     eth_dst, eth_src, sha, spa, tpa = _ADDRESS_FIELDS.unpack_from(frame)
     if eth_src == our_mac:

@@ -44,16 +44,20 @@ def _body(snap: dict) -> Table:
     return body
 
 
+def _table() -> Table:
+    """The panel's tables: no borders, one space between columns, bold headings."""
+    return Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+
+
 def _counters(snap: dict) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = _table()
     table.add_column("frames", min_width=12)
     for heading in ("total", "/s 1 s", "/s 10 s"):
         table.add_column(heading, justify="right", min_width=8)
     rates = snap["rates"]
-    dropped = sum(snap["dropped"].values())
-    for label, key, total in (("received", "received", snap["received"]), ("replied", "replied", snap["replied"]),
-                              ("dropped", "dropped", dropped)):  # fmt: skip
-        table.add_row(label, str(total), f"{rates['1s'][key]:.1f}", f"{rates['10s'][key]:.1f}")
+    totals = {"received": snap["received"], "replied": snap["replied"], "dropped": sum(snap["dropped"].values())}
+    for key, total in totals.items():
+        table.add_row(key, str(total), f"{rates['1s'][key]:.1f}", f"{rates['10s'][key]:.1f}")
     kernel = snap["kernel_drops"]
     table.add_row("kernel drops", "n/a" if kernel is None else str(kernel), "", "")
     table.add_row("announced", str(snap["announced"]), "", "")
@@ -61,7 +65,7 @@ def _counters(snap: dict) -> Table:
 
 
 def _drops(snap: dict) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = _table()
     table.add_column("drops by reason", min_width=12)
     table.add_column("", justify="right", min_width=8)
     rows = sorted(((r, str(n)) for r, n in snap["dropped"].items() if n), key=lambda rn: -int(rn[1]))
@@ -74,7 +78,7 @@ def _drops(snap: dict) -> Table:
 
 
 def _top(title: str, top: list[dict]) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = _table()
     table.add_column(title, width=18)
     table.add_column("", justify="right", width=9)
     for entry in top or [{"ip": "-", "count": ""}]:
@@ -83,7 +87,7 @@ def _top(title: str, top: list[dict]) -> Table:
 
 
 def _events(snap: dict) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = _table()
     table.add_column("recent events", no_wrap=True, overflow="ellipsis", max_width=78)
     for event in snap["events"][-EVENT_ROWS:]:
         when = time.strftime("%H:%M:%S", time.localtime(event["time"]))

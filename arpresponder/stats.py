@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+from .codec import OFFSET_SPA, OFFSET_TPA
 from .decision import Drop
 from .topk import TopK
 
-TARGET_IP = itemgetter(slice(38, 42))  # ARP tpa: the address asked about
-SENDER_IP = itemgetter(slice(28, 32))  # ARP spa: who asks
+TARGET_IP = itemgetter(slice(OFFSET_TPA, OFFSET_TPA + 4))  # ARP tpa: the address asked about
+SENDER_IP = itemgetter(slice(OFFSET_SPA, OFFSET_SPA + 4))  # ARP spa: who asks
 TOP_TRACKED = 64  # keys each sketch holds (at most twice that between shrinks)
 TOP_SHOWN = 5
 SKETCH_SAMPLE = 16  # frames of a batch counted at most (see Stats.sketch_batch)

@@ -19,6 +19,7 @@ from arpresponder.codec import (
     ETHERTYPE_ARP,
     OFFSET_ETHERTYPE,
     OFFSET_OP,
+    OFFSET_SPA,
     OFFSET_TPA,
     OP_REPLY,
     OP_REQUEST,
@@ -27,16 +28,13 @@ from arpresponder.codec import (
     parse_ipv4,
     parse_mac,
 )  # fmt: skip
+from arpresponder.engines.packet import packet_socket_stats
 from arpresponder.lab import PEER_IF, PEER_IP, PEER_MAC, Lab
 
 PROBER_IP = "192.0.2.3"
-SOL_PACKET = 263
-PACKET_STATISTICS = 6
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-_TPACKET_STATS = struct.Struct("II")
 _TIMESPEC = struct.Struct("qq")
-_OFFSET_SPA = 28
 
 
 def _replies_to(ip: str) -> list[bpf.Instruction]:
@@ -72,7 +70,7 @@ class ReplyCounter:
 
     def take(self) -> int:
         """Replies since the last call (the kernel resets the counters on read)."""
-        packets, _drops = _TPACKET_STATS.unpack(self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size))
+        packets, _drops = packet_socket_stats(self.sock)
         return packets  # the kernel adds the dropped ones into tp_packets
 
     def close(self) -> None:
@@ -135,7 +133,7 @@ def _collect(sock: socket.socket, outstanding: dict[int, int], latencies: list[f
         if not select.select([sock], [], [], left)[0]:
             return
         frame, ancillary, _flags, _addr = sock.recvmsg(64, socket.CMSG_SPACE(_TIMESPEC.size))
-        sent_ns = outstanding.pop(int.from_bytes(frame[_OFFSET_SPA:_OFFSET_SPA + 4], "big"), None)
+        sent_ns = outstanding.pop(int.from_bytes(frame[OFFSET_SPA:OFFSET_SPA + 4], "big"), None)
         for level, kind, data in ancillary:
             if sent_ns is not None and level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
                 sec, nsec = _TIMESPEC.unpack(data[:_TIMESPEC.size])

@@ -31,6 +31,7 @@ SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+
 SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
 
 RX_SLOTS = 65536  # 8 MiB: room for a burst of this many requests while we answer the ones before it
 TX_SLOTS = 2048  # 256 KiB: a full batch of replies, and then some still in flight to the device
@@ -170,7 +171,14 @@ def force_buffer(sock: socket.socket, force_option: int, option: int, size: int)
         sock.setsockopt(socket.SOL_SOCKET, option, size)
 
 
+def packet_socket_stats(sock: socket.socket) -> tuple[int, int]:
+    """(frames the filter accepted, of them dropped for lack of room) on an AF_PACKET socket since the last call.
+
+    The kernel resets both on read.
+    """
+    return _TPACKET_STATS.unpack(sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size))
+
+
 def packet_socket_drops(sock: socket.socket) -> int:
-    """Frames the kernel dropped on this AF_PACKET socket since the last call (the counter resets on read)."""
-    _packets, drops = _TPACKET_STATS.unpack(sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size))
-    return drops
+    """Frames the kernel dropped on this AF_PACKET socket since the last call."""
+    return packet_socket_stats(sock)[1]

@@ -13,9 +13,8 @@ import sys
 
 from ..decision import Drop
 from ..errors import EngineError
-from .packet import ALL_REQUESTS, MAX_BATCH, force_buffer, packet_socket_drops
+from .packet import ALL_REQUESTS, MAX_BATCH, SO_RCVBUFFORCE, force_buffer, packet_socket_drops
 
-SO_RCVBUFFORCE = 33
 RECEIVE_BUFFER = 8 << 20  # each queued frame costs ~1 KiB of buffer: room for a few thousand
 
 BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
