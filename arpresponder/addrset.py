@@ -37,7 +37,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, compress, pairwise, repeat
 from operator import and_, gt, le, lshift, lt, or_, rshift, sub
 from typing import NamedTuple
 
@@ -324,7 +324,9 @@ class AddressSet:
             return mac or default_mac
         index = self.range_index
         block = ip >> 16
-        i = bisect_right(self.range_starts, ip, index[block], index[block + 1]) - 1  # before its /16: the last one there
+        i = (
+            bisect_right(self.range_starts, ip, index[block], index[block + 1]) - 1
+        )  # before its /16: the last one there
         if i >= 0 and ip <= self.range_ends[i]:
             return (self.range_macs and self.range_macs[i]) or default_mac
         return None
@@ -467,7 +469,7 @@ def _check_equal_size_conflicts(ranges: list[Spec]) -> None:
         if len(group) < 2:
             continue
         group.sort(key=lambda s: s.first)
-        for a, b in zip(group, group[1:]):
+        for a, b in pairwise(group):
             if b.first <= a.last and a.mac != b.mac:
                 raise AddressError(b.token, f"overlaps {a.token!r}, as specific, with a different MAC")
 
@@ -478,7 +480,7 @@ def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None
     Neighbouring pieces may share a MAC; _compile merges them, once, for every path.
     """
     ordered = sorted(ranges, key=lambda s: (s.first, s.last))
-    if all(b.first > a.last for a, b in zip(ordered, ordered[1:])):
+    if all(b.first > a.last for a, b in pairwise(ordered)):
         return [(s.first, s.last, s.mac) for s in ordered]  # the common case: nothing overlaps
     _check_equal_size_conflicts(ordered)
 
@@ -487,7 +489,7 @@ def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None
     active: list[tuple[int, int, int]] = []  # (size, index, last)
     pieces: list[tuple[int, int, bytes | None]] = []
     nxt = 0
-    for point, following in zip(bounds, bounds[1:]):
+    for point, following in pairwise(bounds):
         while nxt < len(ordered) and ordered[nxt].first == point:
             spec = ordered[nxt]
             heapq.heappush(active, (spec.size, nxt, spec.last))
@@ -507,10 +509,11 @@ def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _subtract(pieces, holes: list[tuple[int, int]]) -> Iterator[tuple[int, int, bytes | None]]:
     """Pieces (sorted, disjoint) minus holes (sorted, disjoint)."""
     h = 0
-    for first, last, mac in pieces:
-        while h < len(holes) and holes[h][1] < first:
+    for piece_first, last, mac in pieces:
+        while h < len(holes) and holes[h][1] < piece_first:
             h += 1
         j = h
+        first = piece_first  # moves past each hole in turn
         while first <= last:
             if j >= len(holes) or holes[j][0] > last:
                 yield first, last, mac

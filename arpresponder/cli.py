@@ -12,7 +12,7 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ from .codec import format_mac
 from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
 from .errors import ConfigError, UserError
-from .logs import LogFormat, keep_events, setup_logging
+from .observe.logs import LogFormat, keep_events, setup_logging
 
 log = logging.getLogger("arpresponder")
 
@@ -48,9 +48,11 @@ EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # typer 
 
 
 # Options shared by the commands that take an address set.
-InterfaceOpt = Annotated[Optional[str], typer.Option("--interface", "-i", metavar="IFACE", help="Ethernet interface to answer on.")]
+InterfaceOpt = Annotated[
+    str | None, typer.Option("--interface", "-i", metavar="IFACE", help="Ethernet interface to answer on.")
+]
 IpOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--ip",
         metavar="ADDR",
@@ -59,27 +61,38 @@ IpOpt = Annotated[
     ),
 ]
 IpFileOpt = Annotated[
-    Optional[list[Path]], typer.Option("--ip-file", metavar="FILE", help="File of address tokens, one per line ('#' comments).")
+    list[Path] | None,
+    typer.Option("--ip-file", metavar="FILE", help="File of address tokens, one per line ('#' comments)."),
 ]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", help="TOML config file (see README).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", metavar="FILE", help="TOML config file (see README).")
+]
 EngineOpt = Annotated[
-    Optional[EngineName],
-    typer.Option("--engine", "-e", metavar="ENGINE", help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux."),
+    EngineName | None,
+    typer.Option(
+        "--engine", "-e", metavar="ENGINE", help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux."
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every decision (DEBUG).")]
 
 # How `run --announce` and `announce` pace gratuitous ARP; the defaults shown are AnnounceSettings'.
 _PACE = AnnounceSettings()
 RoundsOpt = Annotated[
-    Optional[int], typer.Option(metavar="N", help=f"Announcement rounds (RFC 5227 announces twice). [default: {_PACE.count}]")
+    int | None,
+    typer.Option(metavar="N", help=f"Announcement rounds (RFC 5227 announces twice). [default: {_PACE.count}]"),
 ]
-RoundGapOpt = Annotated[Optional[float], typer.Option(metavar="SECONDS", help=f"Seconds between rounds. [default: {_PACE.interval:g}]")]
-FrameRateOpt = Annotated[Optional[float], typer.Option(metavar="FPS", help=f"At most this many frames/s. [default: {_PACE.rate:g}]")]
+RoundGapOpt = Annotated[
+    float | None, typer.Option(metavar="SECONDS", help=f"Seconds between rounds. [default: {_PACE.interval:g}]")
+]
+FrameRateOpt = Annotated[
+    float | None, typer.Option(metavar="FPS", help=f"At most this many frames/s. [default: {_PACE.rate:g}]")
+]
 LogFormatOpt = Annotated[
-    LogFormat, typer.Option("--log-format", metavar="FORMAT", help="text for people, json for machines (one object a line).")
+    LogFormat,
+    typer.Option("--log-format", metavar="FORMAT", help="text for people, json for machines (one object a line)."),
 ]
 ControlSocketOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--control-socket", metavar="PATH",
         help="Control socket for `arpresponder stats`. [default: /run/arpresponder/IFACE.sock; "
@@ -122,7 +135,7 @@ def _require_interface(cfg: Config):
     from .iface import interface_facts
 
     if not cfg.interface:
-        raise ConfigError("no interface: give --interface, or interface = \"...\" in the config file")
+        raise ConfigError('no interface: give --interface, or interface = "..." in the config file')
     return interface_facts(cfg.interface)
 
 
@@ -159,31 +172,37 @@ def run(
     config: ConfigOpt = None,
     engine: EngineOpt = None,
     announce_at_start: Annotated[
-        Optional[bool], typer.Option("--announce/--no-announce", help="Send gratuitous ARP for every address at start.")
+        bool | None, typer.Option("--announce/--no-announce", help="Send gratuitous ARP for every address at start.")
     ] = None,
     announce_count: RoundsOpt = None,
     announce_interval: RoundGapOpt = None,
     announce_rate: FrameRateOpt = None,
-    dry_run: Annotated[Optional[bool], typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")] = None,
-    duration: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)] = None,
+    dry_run: Annotated[
+        bool | None, typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)
+    ] = None,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
-    live: Annotated[bool, typer.Option("--live", help="Full-screen live panel: counters, rates, drops, top IPs, events.")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Full-screen live panel: counters, rates, drops, top IPs, events.")
+    ] = False,
     stats_interval: Annotated[
-        Optional[float], typer.Option(metavar="SECONDS", help="Log a stats line every SECONDS. [default: never]")
+        float | None, typer.Option(metavar="SECONDS", help="Log a stats line every SECONDS. [default: never]")
     ] = None,
     stats_json: Annotated[
-        Optional[Path], typer.Option(metavar="PATH", help="Write a JSON snapshot to PATH every second and at exit.")
+        Path | None, typer.Option(metavar="PATH", help="Write a JSON snapshot to PATH every second and at exit.")
     ] = None,
     control_socket: ControlSocketOpt = None,
     metrics: Annotated[
-        Optional[str], typer.Option(metavar="HOST:PORT", help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
+        str | None, typer.Option(metavar="HOST:PORT", help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
     ] = None,
     pcap: Annotated[
-        Optional[Path], typer.Option(metavar="FILE", help="Write the requests handled and the replies to a pcap file.")
+        Path | None, typer.Option(metavar="FILE", help="Write the requests handled and the replies to a pcap file.")
     ] = None,
     pcap_max: Annotated[
-        Optional[int], typer.Option(metavar="N", help=f"Stop capturing after N frames. [default: {PCAP_MAX}]")
+        int | None, typer.Option(metavar="N", help=f"Stop capturing after N frames. [default: {PCAP_MAX}]")
     ] = None,
 ) -> None:
     """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
@@ -199,12 +218,12 @@ def run(
 
         arpresponder run -i r0 --ip 198.51.100.0/24 --live --metrics 127.0.0.1:9417 --stats-json /run/arpr.json
     """
-    from .bpf import target_spans
     from .engines import open_engine
+    from .engines.bpf import target_spans
     from .iface import warnings_for
-    from .observe import Observers
+    from .observe.stats import Stats
+    from .observe.views import Observers
     from .responder import Responder, serve
-    from .stats import Stats
 
     _check_observer_options(live, verbose, log_format, stats_interval, metrics, pcap, pcap_max)
     setup_logging(verbose, log_format, to_stderr=not (live and sys.stderr.isatty()))
@@ -257,7 +276,7 @@ def run(
 def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, stats_interval: float | None,
                             metrics: str | None, pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
     """Bad values, and combinations that cannot do what they say, are errors before anything starts."""
-    from .metrics import parse_listen
+    from .observe.metrics import parse_listen
 
     if metrics:
         parse_listen(metrics)
@@ -267,7 +286,9 @@ def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, st
         for given, option in ((verbose, "--verbose"), (stats_interval, "--stats-interval"),
                               (log_format is not LogFormat.text, "--log-format json")):  # fmt: skip
             if given:
-                raise ConfigError(f"{option} writes log lines to stderr, which --live takes over: redirect it (2>run.log)")
+                raise ConfigError(
+                    f"{option} writes log lines to stderr, which --live takes over: redirect it (2>run.log)"
+                )
     if stats_interval is not None and not stats_interval > 0:
         raise ConfigError(f"--stats-interval must be more than 0 seconds, not {stats_interval:g}")
     if pcap_max is not None and pcap is None:
@@ -327,7 +348,7 @@ def announce_command(
 
 @app.command()
 def check(
-    config_file: Annotated[Optional[Path], typer.Argument(metavar="[CONFIG]", help="TOML config file to check.")] = None,
+    config_file: Annotated[Path | None, typer.Argument(metavar="[CONFIG]", help="TOML config file to check.")] = None,
     ip: IpOpt = None,
     ip_file: IpFileOpt = None,
     show_all: Annotated[bool, typer.Option("--all", help="List every entry, not only the first 50.")] = False,
@@ -360,7 +381,9 @@ def check(
         f"announce at start: {'yes' if cfg.announce_at_start else 'no'} "
         f"({a.count} round{'s' if a.count != 1 else ''}, {a.interval:g} s apart, at most {a.rate:g} frames/s)"
     )
-    typer.echo(f"answers for {total} address{'es' if total != 1 else ''} in {len(lines)} entr{'ies' if len(lines) != 1 else 'y'}:")
+    typer.echo(
+        f"answers for {total} address{'es' if total != 1 else ''} in {len(lines)} entr{'ies' if len(lines) != 1 else 'y'}:"
+    )
     shown = lines if show_all else lines[:50]
     for line in shown:
         typer.echo(f"  {line}")
@@ -371,13 +394,17 @@ def check(
 @app.command("stats")
 def stats_command(
     interface: Annotated[
-        Optional[str], typer.Option("--interface", "-i", metavar="IFACE", help="Ask the instance answering on IFACE.")
+        str | None, typer.Option("--interface", "-i", metavar="IFACE", help="Ask the instance answering on IFACE.")
     ] = None,
     control_socket: ControlSocketOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the snapshot as JSON (with --watch: one line each time).")] = False,
-    watch: Annotated[bool, typer.Option("--watch", help="Keep printing (the live panel, or JSON lines) until Ctrl-C.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the snapshot as JSON (with --watch: one line each time).")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep printing (the live panel, or JSON lines) until Ctrl-C.")
+    ] = False,
     interval: Annotated[
-        Optional[float], typer.Option(metavar="SECONDS", help="Seconds between updates with --watch. [default: 1]")
+        float | None, typer.Option(metavar="SECONDS", help="Seconds between updates with --watch. [default: 1]")
     ] = None,
 ) -> None:
     """Print the counters of a running `arpresponder run`, read through its control socket (as root).
@@ -394,7 +421,7 @@ def stats_command(
 
         arpresponder stats --watch
     """
-    from . import control
+    from .observe import control
 
     if interval is not None and not watch:
         raise ConfigError("--interval sets the pace of --watch: give --watch too")
@@ -425,14 +452,14 @@ def _print_snapshot(snap: dict, as_json: bool) -> None:
     else:
         from rich.console import Console
 
-        from .live import render
+        from .observe.live import render
 
         Console().print(render(snap))
 
 
 def _watch_panel(path: Path, interval: float) -> None:
-    from . import control
-    from .live import full_screen, render
+    from .observe import control
+    from .observe.live import full_screen, render
 
     snap = control.query(path)  # an error before the screen is taken over
     with full_screen() as live:
@@ -443,9 +470,11 @@ def _watch_panel(path: Path, interval: float) -> None:
 
 
 @lab_app.command("up")
-def lab_up(name: Annotated[str, typer.Option(metavar="NAME", help="Lab name: prefix of both namespaces.")] = "arpr-lab") -> None:
+def lab_up(
+    name: Annotated[str, typer.Option(metavar="NAME", help="Lab name: prefix of both namespaces.")] = "arpr-lab",
+) -> None:
     """Create two namespaces joined by a veth pair, with documentation addresses, and print how to use them."""
-    from . import lab
+    from .lab import netns as lab
 
     the_lab = lab.Lab(name).up()
     r, p = the_lab.responder_ns, the_lab.peer_ns
@@ -464,9 +493,11 @@ def lab_up(name: Annotated[str, typer.Option(metavar="NAME", help="Lab name: pre
 
 
 @lab_app.command("down")
-def lab_down(name: Annotated[str, typer.Option(metavar="NAME", help="Lab name given to `lab up`.")] = "arpr-lab") -> None:
+def lab_down(
+    name: Annotated[str, typer.Option(metavar="NAME", help="Lab name given to `lab up`.")] = "arpr-lab",
+) -> None:
     """Remove the lab's namespaces (and with them the veth pair and anything running there)."""
-    from . import lab
+    from .lab import netns as lab
 
     the_lab = lab.Lab(name)
     if os.geteuid() != 0:
@@ -486,7 +517,7 @@ def demo(engine: EngineOpt = None) -> None:
     addresses in and out of the set; the demo prints what each saw and exits
     non-zero if anything differs from what the set says. Needs root.
     """
-    from .demo import run_demo
+    from .lab.demo import run_demo
 
     setup_logging(False)
     if not run_demo((engine or EngineName.auto).value, typer.echo):

@@ -93,7 +93,9 @@ def parse_mac(text: str) -> bytes:
     try:
         return bytes(int(p, 16) for p in parts)
     except ValueError:
-        raise AddressSyntaxError(f"{text!r} is not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)") from None
+        raise AddressSyntaxError(
+            f"{text!r} is not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)"
+        ) from None
 
 
 def format_mac(mac: bytes) -> str:
@@ -156,7 +158,11 @@ class ArpFrame:
         eth_dst, eth_src, ethertype, htype, ptype, hlen, plen, op, sha, spa, tha, tpa = ARP_FRAME.unpack_from(data)
         if ethertype != ETHERTYPE_ARP:
             raise NotArp(f"ethertype {ethertype:#06x}")
-        if htype not in (HTYPE_ETHERNET, HTYPE_IEEE802) or (ptype, hlen, plen) != (ETHERTYPE_IPV4, HLEN_ETHERNET, PLEN_IPV4):
+        if htype not in (HTYPE_ETHERNET, HTYPE_IEEE802) or (ptype, hlen, plen) != (
+            ETHERTYPE_IPV4,
+            HLEN_ETHERNET,
+            PLEN_IPV4,
+        ):
             raise UnsupportedArp(f"htype {htype}, ptype {ptype:#06x}, hlen {hlen}, plen {plen}")
         return cls(eth_dst, eth_src, op, sha, spa, tha, tpa, htype)
 

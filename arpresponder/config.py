@@ -118,14 +118,18 @@ def load_config(path: Path) -> Config:
         if isinstance(item, dict):
             unknown = set(item) - {"ip", "mac"}
             if unknown or not isinstance(item.get("ip"), str) or not isinstance(item.get("mac", ""), str):
-                raise ConfigError(f"{where(key, item)}: {key} = {item!r}: a table here holds ip = \"...\" and optionally mac = \"...\"")
+                raise ConfigError(
+                    f'{where(key, item)}: {key} = {item!r}: a table here holds ip = "..." and optionally mac = "..."'
+                )
             tokens.append(item["ip"] + (f"={item['mac']}" if "mac" in item else ""))
             wheres.append(where(key, item["ip"]) + f" {key}")
         elif isinstance(item, str):
             tokens.append(item)
             wheres.append(where(key, item) + f" {key}")
         else:
-            raise ConfigError(f"{where('addresses')}: {key} = {item!r}: expected an address string or {{ ip = ..., mac = ... }}")
+            raise ConfigError(
+                f"{where('addresses')}: {key} = {item!r}: expected an address string or {{ ip = ..., mac = ... }}"
+            )
     config.tokens.append(Tokens(tokens, wheres.__getitem__))
     for i, name in enumerate(data.get("address_files", [])):
         if not isinstance(name, str):
@@ -194,4 +198,3 @@ class _Locator:
             if needle.search(line):
                 return f"{self.path}:{n}"
         return str(self.path)
-

@@ -97,5 +97,3 @@ def _header_drop(frame: bytes) -> Drop:
     ):
         return Drop.UNSUPPORTED
     return Drop.NOT_REQUEST
-
-

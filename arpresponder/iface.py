@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +44,8 @@ def interface_facts(name: str) -> InterfaceFacts:
         raise InterfaceError(f"{name} is not an Ethernet interface; ARP needs one (a veth, a NIC, a bridge)")
     ipv4 = []
     for entry in addrs.get(netifaces.AF_INET, []):
-        try:
+        with contextlib.suppress(AddressSyntaxError, KeyError):
             ipv4.append(parse_ipv4(entry["addr"]))
-        except (AddressSyntaxError, KeyError):
-            pass
     proxy = _proc(f"/proc/sys/net/ipv4/conf/{name}/proxy_arp")
     flags = _sysfs(name, "flags")
     up = None if flags is None else bool(int(flags, 16) & 1)  # IFF_UP; operstate is "unknown" on some drivers
@@ -59,7 +58,9 @@ def warnings_for(facts: InterfaceFacts, addresses: AddressSet) -> list[str]:
     assigned = [ip for ip in facts.ipv4 if ip in addresses]
     if assigned:
         shown = ", ".join(format_ipv4(ip) for ip in assigned)
-        warnings.append(f"{shown} {'is' if len(assigned) == 1 else 'are'} assigned to {facts.name}: the kernel answers too")
+        warnings.append(
+            f"{shown} {'is' if len(assigned) == 1 else 'are'} assigned to {facts.name}: the kernel answers too"
+        )
     if facts.proxy_arp:
         warnings.append(f"proxy_arp is on for {facts.name}: the kernel may answer for addresses it routes, too")
     if facts.up is False:
@@ -86,10 +87,8 @@ def neighbours(interface: str) -> list[tuple[int, bytes]]:
     for line in lines:
         fields = line.split()  # IP address, HW type, Flags, HW address, Mask, Device
         if len(fields) >= 6 and fields[5] == interface and int(fields[2], 16) & 0x2:  # ATF_COM
-            try:
+            with contextlib.suppress(AddressSyntaxError):
                 found.append((parse_ipv4(fields[0]), parse_mac(fields[3])))
-            except AddressSyntaxError:
-                pass
     return found
 
 

@@ -18,7 +18,7 @@ from .codec import ArpFrame, FrameError, format_ipv4, format_mac
 from .decision import Drop, decide
 from .engines import Engine
 from .errors import EngineError
-from .stats import Stats
+from .observe.stats import Stats
 
 log = logging.getLogger("arpresponder")
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from arpresponder.errors import UserError
-from arpresponder.lab import Lab
+from arpresponder.lab.netns import Lab
 
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
 from .report import machine, to_json, write
@@ -26,22 +26,34 @@ HERE = Path(__file__).resolve().parent
 PINNING = (f"Pinned with taskset: trafgen and the latency prober on CPU {GENERATOR_CPU}, "
            f"every responder on CPU {RESPONDER_CPU}.")  # fmt: skip
 METHOD = [
-    "- Lab: two network namespaces joined by a veth pair (`arpresponder.lab.Lab`), built for the run and removed after.",
-    "- Load: trafgen `--cpus 1 -b RATEpps -n COUNT` with a generated config: ARP requests from p0 "
-    "(02:00:00:00:00:02, 192.0.2.2), broadcast, target 198.51.100.1-254 cycling (`dinc`); the out-of-set flood asks for "
-    "203.0.113.1-254. Every flood is bounded by `-n` and by a subprocess timeout. trafgen's rate limiting sends bursts.",
-    "- Offered = p0 tx_packets delta (peer namespace) / trafgen's run time (from its start, so including a few tens "
-    "of ms of start-up: rates read a little low, the same for every responder; loss is not affected). Answered = ARP replies to 192.0.2.2 "
-    "arriving at p0, counted in the kernel by a BPF-filtered packet socket's PACKET_STATISTICS (so farpd 0.2's own "
-    "who-has probes are not counted), read after a 0.5 s drain. Loss = 1 − answered/offered.",
-    "- Responder CPU % = utime+stime of its process (/proc/PID/stat) over flood + drain; RSS = VmRSS at the end of the "
-    "rung; kernel drops = the `kernel drops` row of arpresponder's summary (whole run).",
-    "- Latency: a raw-socket prober on p0 asks as 192.0.2.3 at 1k req/s; latency = the reply's kernel receive timestamp "
-    "(SO_TIMESTAMPNS) − time.time_ns() just before send(). Loaded: over a trafgen flood at half the responder's max rate.",
-    "- The 1M-entry set (full runs) adds 500k singles in 100.0.0.0/12 and 500k ranges in 200.0.0.0/9 to the served "
-    "/24: they are only loaded and looked up, never asked for or sent on the wire.",
-    "- Each responder first gets one round of requests for every target (farpd 0.2 probes each address before claiming "
-    "it, then waits 3 s); its ladder stops after two consecutive rungs above 50 % loss.",
+    "- Lab: two network namespaces joined by a veth pair (`arpresponder.lab.netns.Lab`), built for the run and removed after.",
+    (
+        "- Load: trafgen `--cpus 1 -b RATEpps -n COUNT` with a generated config: ARP requests from p0 "
+        "(02:00:00:00:00:02, 192.0.2.2), broadcast, target 198.51.100.1-254 cycling (`dinc`); the out-of-set flood asks for "
+        "203.0.113.1-254. Every flood is bounded by `-n` and by a subprocess timeout. trafgen's rate limiting sends bursts."
+    ),
+    (
+        "- Offered = p0 tx_packets delta (peer namespace) / trafgen's run time (from its start, so including a few tens "
+        "of ms of start-up: rates read a little low, the same for every responder; loss is not affected). Answered = ARP replies to 192.0.2.2 "
+        "arriving at p0, counted in the kernel by a BPF-filtered packet socket's PACKET_STATISTICS (so farpd 0.2's own "
+        "who-has probes are not counted), read after a 0.5 s drain. Loss = 1 − answered/offered."
+    ),
+    (
+        "- Responder CPU % = utime+stime of its process (/proc/PID/stat) over flood + drain; RSS = VmRSS at the end of the "
+        "rung; kernel drops = the `kernel drops` row of arpresponder's summary (whole run)."
+    ),
+    (
+        "- Latency: a raw-socket prober on p0 asks as 192.0.2.3 at 1k req/s; latency = the reply's kernel receive timestamp "
+        "(SO_TIMESTAMPNS) − time.time_ns() just before send(). Loaded: over a trafgen flood at half the responder's max rate."
+    ),
+    (
+        "- The 1M-entry set (full runs) adds 500k singles in 100.0.0.0/12 and 500k ranges in 200.0.0.0/9 to the served "
+        "/24: they are only loaded and looked up, never asked for or sent on the wire."
+    ),
+    (
+        "- Each responder first gets one round of requests for every target (farpd 0.2 probes each address before claiming "
+        "it, then waits 3 s); its ladder stops after two consecutive rungs above 50 % loss."
+    ),
 ]
 
 
@@ -92,7 +104,9 @@ def packet_engine_extras(bench: Bench, files: dict[str, Path], results: list[Res
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="two 1-second rungs per responder (< 1 min; CI's smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="two 1-second rungs per responder (< 1 min; CI's smoke run)"
+    )
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where RESULTS.md, results.json and the plot go (default: bench/ for a full run, "
                              "a new temporary directory for --quick)")  # fmt: skip

@@ -6,8 +6,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
-from arpresponder.lab import PEER_IF, PEER_IP, PEER_MAC, Lab
+from arpresponder.lab.netns import PEER_IF, PEER_IP, PEER_MAC, Lab
 
 # The generator and the prober share CPU 0; every responder runs alone on CPU 1.
 GENERATOR_CPU = 0
@@ -79,7 +80,7 @@ class Flood:
             self.proc.kill()
             self.proc.wait()
 
-    def __enter__(self) -> Flood:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -109,7 +110,7 @@ def write_address_files(directory: Path) -> dict[str, Path]:
     small = directory / "set-small.txt"
     small.write_text(f"{SERVED_NET}\n")
     big = directory / "set-1m.txt"
-    singles = (f"100.{n >> 15 & 0xff}.{n >> 7 & 0xff}.{(n & 0x7f) * 2}" for n in range(500_000))
+    singles = (f"100.{n >> 15 & 0xFF}.{n >> 7 & 0xFF}.{(n & 0x7F) * 2}" for n in range(500_000))
     ranges = (f"200.{m >> 12 & 0xff}.{m >> 4 & 0xff}.{(m & 0xf) * 16}-200.{m >> 12 & 0xff}.{m >> 4 & 0xff}.{(m & 0xf) * 16 + 9}"
               for m in range(499_999))  # fmt: skip
     with big.open("w") as f:

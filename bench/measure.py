@@ -45,4 +45,3 @@ class CpuWindow:
         """(process CPU %, generator-CPU softirq %) over the `seconds` the window lasted."""
         proc = 100 * (process_cpu_seconds(self.pid) - self.process) / seconds if self.pid else None
         return proc, 100 * (softirq_seconds() - self.softirq) / seconds
-

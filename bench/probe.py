@@ -13,7 +13,6 @@ import struct
 import time
 from dataclasses import dataclass
 
-from arpresponder import bpf
 from arpresponder.codec import (
     BROADCAST_MAC,
     ETHERTYPE_ARP,
@@ -28,8 +27,9 @@ from arpresponder.codec import (
     parse_ipv4,
     parse_mac,
 )  # fmt: skip
-from arpresponder.engines.packet import packet_socket_stats
-from arpresponder.lab import PEER_IF, PEER_IP, PEER_MAC, Lab
+from arpresponder.engines import bpf
+from arpresponder.engines.linux import packet_socket_stats
+from arpresponder.lab.netns import PEER_IF, PEER_IP, PEER_MAC, Lab
 
 PROBER_IP = "192.0.2.3"
 SO_TIMESTAMPNS = 35
@@ -133,8 +133,8 @@ def _collect(sock: socket.socket, outstanding: dict[int, int], latencies: list[f
         if not select.select([sock], [], [], left)[0]:
             return
         frame, ancillary, _flags, _addr = sock.recvmsg(64, socket.CMSG_SPACE(_TIMESPEC.size))
-        sent_ns = outstanding.pop(int.from_bytes(frame[OFFSET_SPA:OFFSET_SPA + 4], "big"), None)
+        sent_ns = outstanding.pop(int.from_bytes(frame[OFFSET_SPA : OFFSET_SPA + 4], "big"), None)
         for level, kind, data in ancillary:
             if sent_ns is not None and level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
-                sec, nsec = _TIMESPEC.unpack(data[:_TIMESPEC.size])
+                sec, nsec = _TIMESPEC.unpack(data[: _TIMESPEC.size])
                 latencies.append((sec * 1_000_000_000 + nsec - sent_ns) / 1000)

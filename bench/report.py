@@ -19,9 +19,9 @@ def machine() -> dict[str, str]:
         models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
     return {
         "cpu": f"{len(models)} × {models[0] if models else platform.machine()}",
-        "kernel": subprocess.run(["uname", "-srvm"], capture_output=True, text=True).stdout.strip(),
+        "kernel": subprocess.run(["uname", "-srvm"], capture_output=True, text=True, check=False).stdout.strip(),
         "python": sys.version.split()[0],
-        "trafgen": subprocess.run(["trafgen", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+        "trafgen": subprocess.run(["trafgen", "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0],
     }
 
 
@@ -55,13 +55,17 @@ def to_markdown(data: dict) -> str:
         "",
         f"Command: `{meta['command']}` — {meta['when']}, {meta['duration_s']:.0f} s.",
         "",
-        f"Machine: {meta['machine']['cpu']}; {meta['machine']['kernel']}; Python {meta['machine']['python']}; "
-        f"{meta['machine']['trafgen']}. {meta['pinning']}",
+        (
+            f"Machine: {meta['machine']['cpu']}; {meta['machine']['kernel']}; Python {meta['machine']['python']}; "
+            f"{meta['machine']['trafgen']}. {meta['pinning']}"
+        ),
         "",
         "## Summary",
         "",
-        f"Max rate = highest offered rate answered with ≤ {LOSS_OK_PCT:g}% loss. Latency: request→reply at the "
-        "requester, 1k req/s, alone and over a background flood at half that responder's max rate.",
+        (
+            f"Max rate = highest offered rate answered with ≤ {LOSS_OK_PCT:g}% loss. Latency: request→reply at the "
+            "requester, 1k req/s, alone and over a background flood at half that responder's max rate."
+        ),
         "",
         "| responder | max rate (pps) | × kernel | peak answered (pps) | p50 / p99 light (µs) | p50 / p99 loaded (µs) | CPU % at max | RSS (MiB) | kernel drops | ready (s) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -81,10 +85,12 @@ def to_markdown(data: dict) -> str:
         )
     out += [
         "",
-        "† On veth, r0's receive path — and with it all of the kernel's ARP work — runs in softirq on the *sender's* "
-        "CPU (the generator's, CPU 0), so it is not attributable to a process. The per-rung table shows CPU 0's "
-        "softirq % (from /proc/stat) for every responder: for the others it is the veth receive path up to their "
-        "socket, for the kernel it includes the ARP replies.",
+        (
+            "† On veth, r0's receive path — and with it all of the kernel's ARP work — runs in softirq on the *sender's* "
+            "CPU (the generator's, CPU 0), so it is not attributable to a process. The per-rung table shows CPU 0's "
+            "softirq % (from /proc/stat) for every responder: for the others it is the veth receive path up to their "
+            "socket, for the kernel it includes the ARP replies."
+        ),
         "",
         "## Every rung",
         "",
@@ -117,16 +123,25 @@ def _targets(data: dict) -> list[str]:
     if kernel and packet:
         k, p = kernel["max_offered_pps_at_1pct_loss"], packet["max_offered_pps_at_1pct_loss"]
         ratio = p / k if k and p else None
-        row("packet engine max rate at ≤ 1% loss ≥ 0.5× the kernel's (stretch 0.8×)",
-            f"{_cell(p, none='none')} vs {_cell(k, none='none')} pps = {_cell(ratio, '{:.2f}')}×", ratio and ratio >= 0.5)
+        row(
+            "packet engine max rate at ≤ 1% loss ≥ 0.5× the kernel's (stretch 0.8×)",
+            f"{_cell(p, none='none')} vs {_cell(k, none='none')} pps = {_cell(ratio, '{:.2f}')}×",
+            ratio and ratio >= 0.5,
+        )
         k99 = (kernel["latency_light"] or {}).get("p99_us")
         p99 = (packet["latency_light"] or {}).get("p99_us")
         ratio = p99 / k99 if p99 and k99 else None
-        row("packet engine p99 latency at 1k req/s ≤ 5× the kernel's",
-            f"{_cell(p99)} vs {_cell(k99)} µs = {_cell(ratio, '{:.2f}')}×", ratio and ratio <= 5)
+        row(
+            "packet engine p99 latency at 1k req/s ≤ 5× the kernel's",
+            f"{_cell(p99)} vs {_cell(k99)} µs = {_cell(ratio, '{:.2f}')}×",
+            ratio and ratio <= 5,
+        )
     if oos := extras.get("out_of_set"):
-        row("out-of-set flood at the kernel's rate: packet engine CPU ≤ 10% of a core",
-            f"{_cell(oos['cpu_pct'])}% at {oos['offered_pps']} pps offered", oos["cpu_pct"] is not None and oos["cpu_pct"] <= 10)
+        row(
+            "out-of-set flood at the kernel's rate: packet engine CPU ≤ 10% of a core",
+            f"{_cell(oos['cpu_pct'])}% at {oos['offered_pps']} pps offered",
+            oos["cpu_pct"] is not None and oos["cpu_pct"] <= 10,
+        )
     big = extras.get("set_1m")
     row("1M-entry set loads in ≤ 3 s", f"ready after {big['ready_s']:.2f} s (process start to answering)" if big else "full runs only",
         big["ready_s"] <= 3 if big else None)  # fmt: skip
@@ -141,8 +156,11 @@ def _targets(data: dict) -> list[str]:
     if scapy and scapy_farpd:
         a, b = scapy["peak_answered_pps"], scapy_farpd["peak_answered_pps"]
         ratio = a / b if b else None
-        row("scapy engine ≥ 50× scapy's farpd (peak answered rate: farpd answers no rung within 1% loss)",
-            f"{a} vs {b} pps = {_cell(ratio, '{:.0f}')}×", ratio and ratio >= 50)
+        row(
+            "scapy engine ≥ 50× scapy's farpd (peak answered rate: farpd answers no rung within 1% loss)",
+            f"{a} vs {b} pps = {_cell(ratio, '{:.0f}')}×",
+            ratio and ratio >= 50,
+        )
     return ["| target | measured | |", "|---|---|---|", *rows]
 
 

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from arpresponder.lab import RESPONDER_IF, Lab, LabProcess, ResponderProcess
+from arpresponder.lab.netns import RESPONDER_IF, Lab, LabProcess, ResponderProcess
 
 from .load import RESPONDER_CPU, SERVED_NET
 
@@ -102,7 +102,9 @@ class Kernel(Responder):
     name = "Linux kernel"
 
     def _ip_route(self, lab: Lab, action: str, check: bool = True) -> None:
-        lab.run(lab.responder_ns, "ip", "route", action, "local", SERVED_NET, "dev", "lo", "table", "local", check=check)
+        lab.run(
+            lab.responder_ns, "ip", "route", action, "local", SERVED_NET, "dev", "lo", "table", "local", check=check
+        )
 
     def start(self, lab: Lab) -> None:
         self._ip_route(lab, "add")

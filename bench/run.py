@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arpresponder.lab import Lab
+from arpresponder.lab.netns import Lab
 
 from .load import IN_SET_PREFIX, LAST_HOST, SERVED_NET, Flood, LinkCounters
 from .measure import CpuWindow, rss_kib
@@ -116,8 +116,11 @@ class Bench:
 
     def latency(self, rate_pps: int | None = None) -> Latency:
         """Probe at 1k req/s, alone or over a background flood of `rate_pps`."""
-        probe = lambda: measure_latency(self.lab, IN_SET_PREFIX, self.plan.latency_rate, self.plan.latency_s,  # noqa: E731
-                                        wait_after=DRAIN_S * 2)  # fmt: skip
+
+        def probe():
+            return measure_latency(self.lab, IN_SET_PREFIX, self.plan.latency_rate, self.plan.latency_s,
+                                                wait_after=DRAIN_S * 2)  # fmt: skip
+
         if rate_pps is None:
             result = probe()
         else:
@@ -173,7 +176,7 @@ def responders(ip_file: Path) -> list[tuple[Responder, str]]:
         (Kernel(), f"ip route add local {SERVED_NET} dev lo table local"),
         (packet, "python -m arpresponder " + " ".join(packet.argv())),
         (scapy, "python -m arpresponder " + " ".join(scapy.argv())),
-        (ScapyFarpd(), f"python -c 'farpd(iface=\"r0\", IP_addr=\"{SERVED_NET}\")'  # scapy's ARP_am"),
+        (ScapyFarpd(), f'python -c \'farpd(iface="r0", IP_addr="{SERVED_NET}")\'  # scapy\'s ARP_am'),
         (Farpd(), f"farpd -d -i r0 {SERVED_NET}"),
     ]
 

@@ -10,8 +10,8 @@ import time
 
 from arpresponder.addrset import AddressSet
 from arpresponder.codec import BROADCAST_MAC, ZERO_MAC, pack_arp, parse_ipv4, parse_mac
+from arpresponder.observe.stats import Stats
 from arpresponder.responder import Responder
-from arpresponder.stats import Stats
 
 OURS = parse_mac("02:00:00:00:00:01")
 PEER = parse_mac("02:00:00:00:00:02")

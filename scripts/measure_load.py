@@ -88,7 +88,9 @@ def child_parse(path: Path) -> dict:
 
 
 def run_child(mode: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout)
 
 
@@ -109,7 +111,7 @@ def lookup_times(big: AddressSet, entries: int, number: int = 200_000) -> dict:
     for name, (ip, one_token) in cases.items():
         small = AddressSet.parse([one_token])
         for label, s in (("full", big), ("1", small)):
-            t = min(timeit.repeat(lambda s=s: s.resolve(ip, mac), number=number, repeat=5)) / number
+            t = min(timeit.repeat(lambda s=s, ip=ip: s.resolve(ip, mac), number=number, repeat=5)) / number
             result[f"{name} [{label}-entry set]"] = round(t * 1e9, 1)
     return result
 

@@ -7,7 +7,7 @@ than guessing.
 
 from __future__ import annotations
 
-from arpresponder import bpf
+from arpresponder.engines import bpf
 
 
 def run(program: list[bpf.Instruction], frame: bytes) -> int:
@@ -20,7 +20,7 @@ def run(program: list[bpf.Instruction], frame: bytes) -> int:
             size = 2 if insn.code & bpf.BPF_H else 4
             if insn.k + size > len(frame):
                 return 0
-            a = int.from_bytes(frame[insn.k:insn.k + size], "big")
+            a = int.from_bytes(frame[insn.k : insn.k + size], "big")
             pc += 1
         elif insn.code == bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K:
             pc += 1 + (insn.jt if a == insn.k else insn.jf)

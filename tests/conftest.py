@@ -6,7 +6,7 @@ import shutil
 import pytest
 from hypothesis import settings
 
-from arpresponder.lab import Lab
+from arpresponder.lab.netns import Lab
 
 # No per-example deadline: first examples pay for imports, and CI machines vary. print_blob reproduces a failure.
 settings.register_profile("arpresponder", deadline=None, print_blob=True)

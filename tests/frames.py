@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from arpresponder.codec import BROADCAST_MAC, OP_REQUEST, ZERO_MAC, pack_arp, parse_ipv4, parse_mac
 from arpresponder.decision import Drop
-from arpresponder.lab import PEER_IP, PEER_MAC, RESPONDER_MAC
+from arpresponder.lab.netns import PEER_IP, PEER_MAC, RESPONDER_MAC
 
 OURS = parse_mac(RESPONDER_MAC)
 PEER = parse_mac(PEER_MAC)
@@ -63,37 +63,37 @@ def rows(sender_ip=lambda n: f"203.0.113.{n}") -> list[Row]:
     table = [
         # name, request fields, change to the bytes, kernel, arpresponder
         ("broadcast request", {}, whole, REPLY, REPLY),
-        ("unicast to our MAC (arping's refresh)", dict(eth_dst=OURS), whole, REPLY, REPLY),
-        ("unicast to another host's MAC", dict(eth_dst=other_host), whole, "ignore", Drop.NOT_FOR_US),
-        ("multicast destination", dict(eth_dst=parse_mac("01:00:5e:00:00:01")), whole, REPLY, REPLY),
-        ("ARP sender MAC differs from Ethernet source", dict(sha=parse_mac("02:00:00:00:00:55")), whole, REPLY, REPLY),
+        ("unicast to our MAC (arping's refresh)", {"eth_dst": OURS}, whole, REPLY, REPLY),
+        ("unicast to another host's MAC", {"eth_dst": other_host}, whole, "ignore", Drop.NOT_FOR_US),
+        ("multicast destination", {"eth_dst": parse_mac("01:00:5e:00:00:01")}, whole, REPLY, REPLY),
+        ("ARP sender MAC differs from Ethernet source", {"sha": parse_mac("02:00:00:00:00:55")}, whole, REPLY, REPLY),
         ("sender IP outside the interface's subnet", {}, whole, REPLY, REPLY),
-        ("non-zero target MAC", dict(tha=parse_mac("02:00:00:00:00:77")), whole, REPLY, REPLY),
-        ("probe (sender IP 0.0.0.0, RFC 5227)", dict(spa="0.0.0.0"), whole, REPLY, REPLY),
+        ("non-zero target MAC", {"tha": parse_mac("02:00:00:00:00:77")}, whole, REPLY, REPLY),
+        ("probe (sender IP 0.0.0.0, RFC 5227)", {"spa": "0.0.0.0"}, whole, REPLY, REPLY),
         ("unpadded 42-byte frame", {}, lambda f: f[:42], REPLY, REPLY),
         ("htype 6 (IEEE 802), accepted by the kernel", {}, lambda f: patched(f, 14, "!H", 6), REPLY, REPLY),
-        ("target not in set", dict(tpa=NOT_OURS), whole, "ignore", Drop.NOT_IN_SET),
-        ("op reply", dict(op=2), whole, "ignore", Drop.NOT_REQUEST),
-        ("op 3 (RARP request)", dict(op=3), whole, "ignore", Drop.NOT_REQUEST),
-        ("gratuitous request (sender IP == target IP)", dict(spa=TARGET), whole, "ignore", Drop.GRATUITOUS),
-        ("sender IP is multicast", dict(spa="224.0.0.1"), whole, "ignore", Drop.BAD_SENDER),
-        ("sender IP is limited broadcast", dict(spa="255.255.255.255"), whole, "ignore", Drop.BAD_SENDER),
-        ("sender IP is loopback", dict(spa="127.0.0.1"), whole, "ignore", Drop.BAD_SENDER),
-        ("sender IP is ours too (address conflict)", dict(spa=ALSO_OURS), whole, "ignore", Drop.CONFLICT),
-        ("target is multicast", dict(tpa="224.0.0.1"), whole, "ignore", Drop.BAD_TARGET),
-        ("target is limited broadcast", dict(tpa="255.255.255.255"), whole, "ignore", Drop.BAD_TARGET),
-        ("target is 0.0.0.0", dict(tpa="0.0.0.0"), whole, "ignore", Drop.BAD_TARGET),
-        ("target is loopback", dict(tpa="127.0.0.1"), whole, "ignore", Drop.BAD_TARGET),
+        ("target not in set", {"tpa": NOT_OURS}, whole, "ignore", Drop.NOT_IN_SET),
+        ("op reply", {"op": 2}, whole, "ignore", Drop.NOT_REQUEST),
+        ("op 3 (RARP request)", {"op": 3}, whole, "ignore", Drop.NOT_REQUEST),
+        ("gratuitous request (sender IP == target IP)", {"spa": TARGET}, whole, "ignore", Drop.GRATUITOUS),
+        ("sender IP is multicast", {"spa": "224.0.0.1"}, whole, "ignore", Drop.BAD_SENDER),
+        ("sender IP is limited broadcast", {"spa": "255.255.255.255"}, whole, "ignore", Drop.BAD_SENDER),
+        ("sender IP is loopback", {"spa": "127.0.0.1"}, whole, "ignore", Drop.BAD_SENDER),
+        ("sender IP is ours too (address conflict)", {"spa": ALSO_OURS}, whole, "ignore", Drop.CONFLICT),
+        ("target is multicast", {"tpa": "224.0.0.1"}, whole, "ignore", Drop.BAD_TARGET),
+        ("target is limited broadcast", {"tpa": "255.255.255.255"}, whole, "ignore", Drop.BAD_TARGET),
+        ("target is 0.0.0.0", {"tpa": "0.0.0.0"}, whole, "ignore", Drop.BAD_TARGET),
+        ("target is loopback", {"tpa": "127.0.0.1"}, whole, "ignore", Drop.BAD_TARGET),
         ("truncated to 41 bytes", {}, lambda f: f[:41], "ignore", Drop.TRUNCATED),
         ("htype 2", {}, lambda f: patched(f, 14, "!H", 2), "ignore", Drop.UNSUPPORTED),
         ("ptype IPv6", {}, lambda f: patched(f, 16, "!H", 0x86DD), "ignore", Drop.UNSUPPORTED),
         ("hlen 5", {}, lambda f: patched(f, 18, "!B", 5), "ignore", Drop.UNSUPPORTED),
         ("plen 6", {}, lambda f: patched(f, 19, "!B", 6), "ignore", Drop.UNSUPPORTED),
         # Where we differ from the kernel on purpose (see decision.py):
-        ("sender MAC multicast", dict(sha=parse_mac("01:00:5e:00:00:01")), whole, REPLY, Drop.BAD_SENDER),
-        ("sender MAC broadcast", dict(sha=BROADCAST_MAC), whole, REPLY, Drop.BAD_SENDER),
-        ("sender MAC zero", dict(sha=ZERO_MAC), whole, REPLY, Drop.BAD_SENDER),
-        ("Ethernet source is our own MAC", dict(eth_src=OURS), whole, REPLY, Drop.OWN_FRAME),
+        ("sender MAC multicast", {"sha": parse_mac("01:00:5e:00:00:01")}, whole, REPLY, Drop.BAD_SENDER),
+        ("sender MAC broadcast", {"sha": BROADCAST_MAC}, whole, REPLY, Drop.BAD_SENDER),
+        ("sender MAC zero", {"sha": ZERO_MAC}, whole, REPLY, Drop.BAD_SENDER),
+        ("Ethernet source is our own MAC", {"eth_src": OURS}, whole, REPLY, Drop.OWN_FRAME),
     ]
     out = []
     for n, (name, fields, change, kernel, ours) in enumerate(table, start=1):

@@ -1,6 +1,7 @@
 """The address set: token forms, refusals, overlaps, exclusions, and a model check."""
 
 import ipaddress
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +24,9 @@ def answers(addresses: AddressSet, text: str) -> bytes | None:
 
 
 def test_token_forms():
-    s = AddressSet.parse(["198.51.100.7", "198.51.100.128/26", "203.0.113.10-203.0.113.20", "192.0.2.9=02:aa:00:00:00:0a"])
+    s = AddressSet.parse(
+        ["198.51.100.7", "198.51.100.128/26", "203.0.113.10-203.0.113.20", "192.0.2.9=02:aa:00:00:00:0a"]
+    )
     assert answers(s, "198.51.100.7") == OURS
     assert answers(s, "198.51.100.6") is None
     assert answers(s, "198.51.100.127") is None
@@ -67,8 +70,10 @@ def test_most_specific_entry_wins():
 
 
 def test_equally_specific_overlap_with_different_macs_is_an_error():
-    with pytest.raises(AddressError, match="198.51.100.5-198.51.100.14"):
-        AddressSet.parse(["198.51.100.0-198.51.100.9=02:aa:00:00:00:0a", "198.51.100.5-198.51.100.14=02:bb:00:00:00:0b"])
+    with pytest.raises(AddressError, match=re.escape("198.51.100.5-198.51.100.14")):
+        AddressSet.parse(
+            ["198.51.100.0-198.51.100.9=02:aa:00:00:00:0a", "198.51.100.5-198.51.100.14=02:bb:00:00:00:0b"]
+        )
     with pytest.raises(AddressError, match="same address, different MAC"):
         AddressSet.parse(["198.51.100.7=02:aa:00:00:00:0a", "198.51.100.7"])
     # The same MAC twice is no conflict.
@@ -231,7 +236,9 @@ def test_lookup_agrees_with_the_model(entries):
 def test_a_million_entries_load_and_answer():
     """500k single addresses and 500k ranges: loads, answers, and stays compact (ranges are not expanded)."""
     singles = [format_ipv4(ip("100.0.0.0") + 2 * n) for n in range(500_000)]  # 100.0.0.0 up, every other address
-    ranges = [f"{format_ipv4(ip('200.0.0.0') + 16 * n)}-{format_ipv4(ip('200.0.0.0') + 16 * n + 9)}" for n in range(500_000)]
+    ranges = [
+        f"{format_ipv4(ip('200.0.0.0') + 16 * n)}-{format_ipv4(ip('200.0.0.0') + 16 * n + 9)}" for n in range(500_000)
+    ]
     s = AddressSet.parse(singles + ranges)
     assert len(s.singles) == 500_000 and len(s.range_starts) == 500_000
     assert s.range_starts.itemsize == 4  # 32-bit integers in an array, not Python objects per range
@@ -299,7 +306,9 @@ def test_lookups_across_16_bit_blocks_match_a_model(spans, probes):
     Drawn from 128.0.0.0-223.255.255.255: no refused target (loopback, multicast) inside.
     """
     spans = [(first, min(first + length, 0xDFFFFFFF)) for first, length in spans]
-    tokens = [f"{format_ipv4(first)}-{format_ipv4(last)}" if last > first else format_ipv4(first) for first, last in spans]
+    tokens = [
+        f"{format_ipv4(first)}-{format_ipv4(last)}" if last > first else format_ipv4(first) for first, last in spans
+    ]
     s = AddressSet.parse(tokens)
     edges = [ip for first, last in spans for ip in (first - 1, first, last, last + 1, (first | 0xFFFF) + 1)]
     for ip in edges + probes:

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from arpresponder import bpf
 from arpresponder.addrset import AddressSet
 from arpresponder.codec import OP_REPLY, OP_REQUEST
-from arpresponder.lab import PEER_IF, RESPONDER_IF
+from arpresponder.engines import bpf
+from arpresponder.lab.netns import PEER_IF, RESPONDER_IF
 
 from . import bpf_vm
 from .frames import request
@@ -87,7 +87,9 @@ def test_span_filter_with_the_most_spans_that_fit_uses_long_jumps_correctly():
     spans = [(8 + i * 8, 8 + i * 8 + 2) for i in range(bpf.MAX_FILTER_SPANS - 1)]
     program = bpf.arp_request_filter_for(spans)
     assert len(program) <= bpf.BPF_MAXINSNS
-    assert any(i.code == bpf.BPF_JMP | bpf.BPF_JA and i.k > bpf.MAX_JUMP for i in program)  # the far jumps are exercised
+    assert any(
+        i.code == bpf.BPF_JMP | bpf.BPF_JA and i.k > bpf.MAX_JUMP for i in program
+    )  # the far jumps are exercised
     for first, last in spans:
         for ip in (first - 1, first, first + 1, last, last + 1):
             assert (bpf_vm.run(program, frame_for(ip)) != 0) == in_spans(ip, spans), ip

@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from arpresponder.lab import RESPONDER_IF, RESPONDER_MAC, Lab, ResponderProcess
+from arpresponder.lab.netns import RESPONDER_IF, RESPONDER_MAC, Lab, ResponderProcess
 
 
 def cli(*args: str, ns: str | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     argv = [*prefix, sys.executable, "-m", "arpresponder", *args]
     if ns:
         argv = ["ip", "netns", "exec", ns, *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
 
 def assert_user_error(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:
@@ -134,9 +134,13 @@ def test_not_ethernet(lab):
 @pytest.mark.parametrize("engine", ["packet", "scapy"])
 def test_without_cap_net_raw(lab, engine):
     no_raw = ("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw")
-    result = cli("run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw)
+    result = cli(
+        "run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw
+    )
     assert_user_error(result, 1, r"needs CAP_NET_RAW")
-    result = cli("announce", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw)
+    result = cli(
+        "announce", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw
+    )
     assert_user_error(result, 1, r"needs CAP_NET_RAW")
 
 
@@ -196,7 +200,7 @@ def test_duration_stops_by_itself(lab):
 
 def netns_names(prefix: str = "") -> set[str]:
     """Namespaces whose names start with prefix (other test runs on the machine may come and go meanwhile)."""
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip() and line.startswith(prefix)}
 
 
@@ -222,7 +226,9 @@ def test_demo_succeeds_and_leaves_nothing_behind():
     result = cli("demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo OK" in result.stdout
-    assert re.search(r"198\.51\.100\.150\s+yes\s+02:00:00:00:00:01 REACHABLE\s+2 replies from 02:00:00:00:00:01\s+yes", result.stdout)
+    assert re.search(
+        r"198\.51\.100\.150\s+yes\s+02:00:00:00:00:01 REACHABLE\s+2 replies from 02:00:00:00:00:01\s+yes", result.stdout
+    )
     assert re.search(r"198\.51\.100\.130\s+no\s+no answer", result.stdout)
     assert netns_names("arpr-demo") == before
 
@@ -230,7 +236,9 @@ def test_demo_succeeds_and_leaves_nothing_behind():
 @pytest.mark.wire
 def test_demo_interrupted_removes_its_lab():
     before = netns_names("arpr-demo")
-    proc = subprocess.Popen([sys.executable, "-m", "arpresponder", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arpresponder", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     for line in proc.stdout:
         if line.startswith("responder:"):
             break
@@ -251,7 +259,7 @@ def test_live_on_a_terminal_refuses_options_that_log_to_it(option):
     leader, follower = pty.openpty()
     try:
         result = subprocess.run([sys.executable, "-m", "arpresponder", "run", "-i", "r0", "--ip", "198.51.100.7",
-                                 "--live", *option], stdout=follower, stderr=follower, timeout=60)  # fmt: skip
+                                 "--live", *option], stdout=follower, stderr=follower, timeout=60, check=False)  # fmt: skip
         os.close(follower)
         output = b""
         while True:

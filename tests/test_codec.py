@@ -61,7 +61,7 @@ def test_named_errors():
     assert ArpFrame.from_bytes(good[:14] + b"\x00\x06" + good[16:]).htype == 6  # IEEE 802, as the kernel accepts
     for offset, value in ((14, b"\x00\x02"), (16, b"\x86\xdd"), (18, b"\x05"), (19, b"\x10")):
         with pytest.raises(UnsupportedArp):
-            ArpFrame.from_bytes(good[:offset] + value + good[offset + len(value):])
+            ArpFrame.from_bytes(good[:offset] + value + good[offset + len(value) :])
 
 
 def test_gratuitous_forms():
@@ -71,7 +71,9 @@ def test_gratuitous_forms():
     assert reply == ArpFrame(BROADCAST_MAC, MAC_A, OP_REPLY, MAC_B, ip, MAC_B, ip)
 
 
-@pytest.mark.parametrize("text", ["02:aa:bb:cc:dd", "02:aa:bb:cc:dd:ee:ff", "02:aa:bb:cc:dd:gg", "2:aa:bb:cc:dd:ee", ""])
+@pytest.mark.parametrize(
+    "text", ["02:aa:bb:cc:dd", "02:aa:bb:cc:dd:ee:ff", "02:aa:bb:cc:dd:gg", "2:aa:bb:cc:dd:ee", ""]
+)
 def test_bad_macs_are_refused(text):
     with pytest.raises(AddressSyntaxError, match="not a MAC"):
         parse_mac(text)

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from arpresponder.control import ControlError, ControlServer
+from arpresponder.observe.control import ControlError, ControlServer
 
 
 def test_a_file_at_the_socket_path_is_refused_and_kept(tmp_path):

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from arpresponder.codec import ARP_FRAME_LEN, ArpFrame
-from arpresponder.lab import RESPONDER_IF, ResponderProcess
+from arpresponder.lab.netns import RESPONDER_IF, ResponderProcess
 
 from .frames import REPLY, SET_TOKENS, rows
 from .wire import PeerPort
@@ -50,7 +50,9 @@ def test_kernel_and_arpresponder_agree_with_the_table(lab, engine):
     for ip in SET_TOKENS:
         lab.run(lab.responder_ns, "ip", "address", "del", f"{ip}/32", "dev", RESPONDER_IF)
 
-    with ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--engine", engine, *(f"--ip={t}" for t in SET_TOKENS)]) as r:
+    with ResponderProcess(
+        lab, ["run", "-i", RESPONDER_IF, "--engine", engine, *(f"--ip={t}" for t in SET_TOKENS)]
+    ) as r:
         ours = replies_by_row(port)
         assert r.stop() == 0
     port.close()

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from arpresponder.codec import OP_REPLY, parse_mac
 from arpresponder.decision import Drop
-from arpresponder.lab import RESPONDER_IF, RESPONDER_MAC, ResponderProcess
+from arpresponder.lab.netns import RESPONDER_IF, RESPONDER_MAC, ResponderProcess
 
 from .frames import patched, request
 from .wire import PeerPort, arpresponder_in
@@ -124,12 +124,17 @@ def test_prometheus_scrape_matches_the_json_snapshot(lab, tmp_path):
     with run_with(lab, tmp_path, "--metrics", "127.0.0.1:9417") as r:
         send_known_traffic(lab)
         snap = stats_json(lab, tmp_path)
-        with lab.inside(lab.responder_ns):  # the endpoint listens in the responder's namespace
-            with urllib.request.urlopen("http://127.0.0.1:9417/metrics", timeout=5) as response:
-                assert response.status == 200
-                text = response.read().decode()
+        # The endpoint listens in the responder's namespace.
+        with (
+            lab.inside(lab.responder_ns),
+            urllib.request.urlopen("http://127.0.0.1:9417/metrics", timeout=5) as response,
+        ):
+            assert response.status == 200
+            text = response.read().decode()
         assert r.stop() == 0
-    samples = {(s.name, s.labels.get("reason")): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    samples = {
+        (s.name, s.labels.get("reason")): s.value for f in text_string_to_metric_families(text) for s in f.samples
+    }
     assert samples[("arpresponder_received_frames_total", None)] == snap["received"] == expected_counts()["received"]
     assert samples[("arpresponder_replies_total", None)] == snap["replied"]
     assert samples[("arpresponder_replies_sent_total", None)] == snap["sent"]
@@ -151,11 +156,13 @@ def test_pcap_holds_the_requests_handled_and_the_replies_sent(lab, tmp_path):
         assert r.stop() == 0
     written = [data for data, _meta in RawPcapReader(str(pcap))]
     # What the packet engine's BPF filter lets through: whole requests for targets in SET (198.51.100.0/25).
-    handled = [f for f in known_traffic() if f[21] != OP_REPLY and len(f) >= 42 and f[38:41] == b"\xc6\x33\x64" and f[41] < 128]
+    handled = [
+        f for f in known_traffic() if f[21] != OP_REPLY and len(f) >= 42 and f[38:41] == b"\xc6\x33\x64" and f[41] < 128
+    ]
     replies = [f for f in back if f[21] == OP_REPLY]
     assert [f for f in written if f[6:12] != OURS] == handled
     assert [f for f in written if f[6:12] == OURS] == replies
-    assert subprocess.run(["tcpdump", "-r", str(pcap), "-n"], capture_output=True).returncode == 0
+    assert subprocess.run(["tcpdump", "-r", str(pcap), "-n"], capture_output=True, check=False).returncode == 0
 
 
 def test_pcap_max_bounds_the_file(lab, tmp_path):
@@ -179,7 +186,7 @@ def test_control_socket_is_owner_only_and_survives_bad_commands(lab):
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600 and os.stat(path).st_uid == 0
         connect = f"import socket; socket.socket(socket.AF_UNIX).connect({path!r})"
         as_nobody = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                    sys.executable, "-c", connect], capture_output=True, text=True, timeout=30)  # fmt: skip
+                                    sys.executable, "-c", connect], capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
         assert as_nobody.returncode != 0 and "PermissionError" in as_nobody.stderr
         for bad, error in ((b"bogus\n", "unknown command 'bogus'"), (b"x" * 5000, "command too long"),
                            (b"\xff\xfe\n", "not ASCII")):  # fmt: skip
@@ -237,7 +244,9 @@ def test_json_log_format_and_the_periodic_stats_line(lab, tmp_path):
 
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", TMUX_SERVER, *args], capture_output=True, text=True, timeout=10, check=True).stdout
+    return subprocess.run(
+        ["tmux", "-L", TMUX_SERVER, *args], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
 
 
 TMUX_SERVER = f"arpr-test-{os.getpid()}"
@@ -251,19 +260,24 @@ def test_live_panel_in_a_real_80x24_terminal(lab, tmp_path):
     tmux("new-session", "-d", "-s", "live", "-x", "80", "-y", "24", command)
     try:
         deadline = time.monotonic() + 15
-        while "recent events" not in (before := tmux("capture-pane", "-p", "-t", "live")) and time.monotonic() < deadline:
+        while (
+            "recent events" not in (before := tmux("capture-pane", "-p", "-t", "live")) and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
         send_known_traffic(lab)
         time.sleep(1.0)  # a few redraws
         after = tmux("capture-pane", "-p", "-t", "live")
     finally:
-        subprocess.run(["tmux", "-L", TMUX_SERVER, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-L", TMUX_SERVER, "kill-server"], capture_output=True, timeout=10, check=False)
     for screen in (before, after):
         lines = screen.rstrip("\n").split("\n")
         assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
         assert lines[0].startswith(f"arpresponder  {RESPONDER_IF}  {RESPONDER_MAC}  packet engine  up ")
         assert "recent events" in screen and "ready: answering 128 addresses" in screen  # the bottom part fits
-    received = lambda screen: int(next(row for row in screen.splitlines() if row.strip().startswith("received")).split()[1])  # noqa: E731
+
+    def received(screen):
+        return int(next(row for row in screen.splitlines() if row.strip().startswith("received")).split()[1])
+
     assert received(before) == 0
     assert received(after) == expected_counts()["received"]
     assert "not-request      filtered in kernel" in after

@@ -4,8 +4,8 @@ import random
 import socket
 
 from arpresponder.decision import Drop
-from arpresponder.stats import SKETCH_SAMPLE, TOP_SHOWN, Stats
-from arpresponder.topk import TopK
+from arpresponder.observe.stats import SKETCH_SAMPLE, TOP_SHOWN, Stats
+from arpresponder.observe.topk import TopK
 
 
 def test_counts_are_exact_while_few_keys_are_seen():

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from arpresponder.codec import OP_REPLY, OP_REQUEST
-from arpresponder.lab import PEER_IF, PEER_MAC, RESPONDER_IF, RESPONDER_MAC, ResponderProcess
+from arpresponder.lab.netns import PEER_IF, PEER_MAC, RESPONDER_IF, RESPONDER_MAC, ResponderProcess
 
 from .frames import request
 from .wire import PeerPort, arp_scan, kernel_resolves, tcpdump
@@ -27,7 +27,9 @@ def engine(request):
 
 
 def responder(lab, engine, *extra, tokens=SET):
-    return ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--engine", engine, *(f"--ip={t}" for t in tokens), *extra])
+    return ResponderProcess(
+        lab, ["run", "-i", RESPONDER_IF, "--engine", engine, *(f"--ip={t}" for t in tokens), *extra]
+    )
 
 
 def test_peer_kernel_resolves_the_set_to_our_mac_and_nothing_else(lab, engine):
@@ -111,11 +113,13 @@ def test_announce_replaces_a_stale_neighbour_entry(lab, engine):
 
 
 def test_run_announce_at_start_sends_both_forms(lab, engine, tmp_path):
-    with tcpdump(lab, lab.peer_ns, PEER_IF, tmp_path / "announce.pcap") as frames:
-        with responder(lab, engine, "--announce", "--announce-count", "2", "--announce-interval", "0.2",
-                       tokens=["198.51.100.7", "198.51.100.8"]) as r:  # fmt: skip
-            lab.run(lab.peer_ns, "sleep", "1")
-            assert r.stop() == 0
+    announcing = ("--announce", "--announce-count", "2", "--announce-interval", "0.2")
+    with (
+        tcpdump(lab, lab.peer_ns, PEER_IF, tmp_path / "announce.pcap") as frames,
+        responder(lab, engine, *announcing, tokens=["198.51.100.7", "198.51.100.8"]) as r,
+    ):
+        lab.run(lab.peer_ns, "sleep", "1")
+        assert r.stop() == 0
     garp = [(f.dst, f["ARP"].op, f["ARP"].psrc, f["ARP"].pdst, f["ARP"].hwsrc, f["ARP"].hwdst) for f in frames
             if f.src == RESPONDER_MAC]  # fmt: skip
     zero = "00:00:00:00:00:00"

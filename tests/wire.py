@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from arpresponder.codec import ETHERTYPE_ARP
-from arpresponder.lab import PEER_IF, Lab
+from arpresponder.lab.netns import PEER_IF, Lab
 
 
 @contextmanager

@@ -20,7 +20,6 @@ class Engine(Protocol):
     filtered_in_kernel: frozenset[Drop]  # drop classes the kernel filters out before we see them: never counted
     kernel_filter: str  # what the kernel filter lets through, in words: every count covers only that
 
-
     def receive_batch(self, timeout: float) -> list[bytes]:
         """Frames that arrived, waiting up to timeout for the first; [] if none."""
 

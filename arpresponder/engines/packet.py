@@ -16,22 +16,16 @@ import logging
 import os
 import select
 import socket
-import struct
 import threading
 
-from .. import bpf
-from ..codec import ETHERTYPE_ARP
 from ..decision import Drop
 from ..errors import EngineError
+from . import bpf
+from .linux import SO_SNDBUFFORCE, force_buffer, open_packet_socket, packet_socket_drops
 from .rings import RxRing, TxRing
 
 log = logging.getLogger("arpresponder")
 
-SOL_PACKET = 263
-PACKET_STATISTICS = 6
-PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+
-SO_SNDBUFFORCE = 32
-SO_RCVBUFFORCE = 33
 
 RX_SLOTS = 65536  # 8 MiB: room for a burst of this many requests while we answer the ones before it
 TX_SLOTS = 2048  # 256 KiB: a full batch of replies, and then some still in flight to the device
@@ -42,46 +36,17 @@ MAX_BATCH = 256  # frames handled per wake-up before we look at the stop flag ag
 ALL_REQUESTS = "ARP requests"
 REQUESTS_FOR_THE_SET = "ARP requests for the set's targets"
 
-_TPACKET_STATS = struct.Struct("II")  # tp_packets, tp_drops
-
-
-def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) -> socket.socket:
-    """An AF_PACKET socket on interface; with a program, receiving what it accepts, else receiving nothing.
-
-    Created with protocol 0 (nothing queued yet), filtered, then bound to
-    ARP: no frame reaches it unfiltered.
-    """
-    try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    except PermissionError:
-        raise EngineError(
-            "opening a raw socket needs CAP_NET_RAW: run as root, or give the capability to the Python binary"
-        ) from None
-    try:
-        if program:
-            bpf.attach(sock, program)
-            try:
-                sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-            except OSError as e:
-                if e.errno not in (errno.ENOPROTOOPT, errno.EINVAL):
-                    raise
-                # Older kernel: our own frames come back. The filter stops our replies (op 2);
-                # the decision drops our gratuitous requests as own-frame.
-        sock.bind((interface, ETHERTYPE_ARP if program else 0))
-    except OSError as e:
-        sock.close()
-        if e.errno == errno.ENODEV:
-            raise EngineError(f"no interface named {interface!r}") from None
-        raise EngineError(f"cannot open a packet socket on {interface}: {e.strerror}") from None
-    return sock
-
 
 def receive_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
     """The BPF program for the set's spans if it fits, else for all requests; what it keeps from us; what it passes."""
     if target_spans:
         try:
             program = bpf.arp_request_filter_for(target_spans)
-            log.info("kernel filter: ARP requests for the set's %d range(s), %d instructions", len(target_spans), len(program))
+            log.info(
+                "kernel filter: ARP requests for the set's %d range(s), %d instructions",
+                len(target_spans),
+                len(program),
+            )
             # Refused targets are never in a set; a frame too short to hold the target IP fails the filter's load of it.
             # Whatever else is wrong with a request for an out-of-set target, we never see it: other counts cover
             # requests for the set's targets only.
@@ -161,24 +126,3 @@ class PacketEngine:
                 if thing is not None:
                     thing.close()
             self.rx = self.rx_sock = self.tx = self.tx_sock = None
-
-
-def force_buffer(sock: socket.socket, force_option: int, option: int, size: int) -> None:
-    """Set a socket buffer past the sysctl maximum when we may (CAP_NET_ADMIN), else as far as allowed."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, force_option, size)
-    except PermissionError:
-        sock.setsockopt(socket.SOL_SOCKET, option, size)
-
-
-def packet_socket_stats(sock: socket.socket) -> tuple[int, int]:
-    """(frames the filter accepted, of them dropped for lack of room) on an AF_PACKET socket since the last call.
-
-    The kernel resets both on read.
-    """
-    return _TPACKET_STATS.unpack(sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size))
-
-
-def packet_socket_drops(sock: socket.socket) -> int:
-    """Frames the kernel dropped on this AF_PACKET socket since the last call."""
-    return packet_socket_stats(sock)[1]

@@ -24,7 +24,8 @@ import mmap
 import socket
 import struct
 
-SOL_PACKET = 263
+from .linux import SOL_PACKET
+
 PACKET_RX_RING = 5
 PACKET_VERSION = 10
 PACKET_TX_RING = 13

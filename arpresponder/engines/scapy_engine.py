@@ -13,7 +13,8 @@ import sys
 
 from ..decision import Drop
 from ..errors import EngineError
-from .packet import ALL_REQUESTS, MAX_BATCH, SO_RCVBUFFORCE, force_buffer, packet_socket_drops
+from .linux import SO_RCVBUFFORCE, force_buffer, packet_socket_drops
+from .packet import ALL_REQUESTS, MAX_BATCH
 
 RECEIVE_BUFFER = 8 << 20  # each queued frame costs ~1 KiB of buffer: room for a few thousand
 
@@ -27,7 +28,7 @@ class ScapyEngine:
 
     def __init__(self, interface: str, receive: bool = True):
         try:
-            import scapy.arch  # noqa: F401  (picks this OS's socket classes into conf)
+            import scapy.arch
             import scapy.layers.l2  # noqa: F401  (registers Ethernet, or the socket warns it cannot guess the link type)
             from scapy.config import conf
             from scapy.error import Scapy_Exception
@@ -40,7 +41,9 @@ class ScapyEngine:
         except PermissionError:
             raise EngineError("opening a raw socket needs CAP_NET_RAW: run as root") from None
         except Scapy_Exception as e:
-            raise EngineError(f"scapy cannot filter on {interface}: {e} (on Debian: apt-get install libpcap0.8)") from None
+            raise EngineError(
+                f"scapy cannot filter on {interface}: {e} (on Debian: apt-get install libpcap0.8)"
+            ) from None
         except OSError as e:
             raise EngineError(f"scapy cannot open {interface}: {e.strerror or e}") from None
         self._linux_socket = getattr(self.sock, "ins", None) if sys.platform.startswith("linux") else None

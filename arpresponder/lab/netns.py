@@ -25,8 +25,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Self
 
-from .errors import UserError
+from ..errors import UserError
 
 RESPONDER_IF = "r0"
 PEER_IF = "p0"
@@ -52,7 +53,7 @@ class LabError(UserError):
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+        result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
     except FileNotFoundError:
         raise LabError("the lab needs iproute2's `ip` command (apt-get install iproute2)") from None
     if check and result.returncode != 0:
@@ -87,7 +88,9 @@ class Lab:
         if os.geteuid() != 0:
             raise LabError("building the lab needs root (network namespaces and veth pairs)")
         if self.exists():
-            raise LabError(f"lab {self.name!r} already exists; remove it with `arpresponder lab down --name {self.name}`")
+            raise LabError(
+                f"lab {self.name!r} already exists; remove it with `arpresponder lab down --name {self.name}`"
+            )
         try:
             self._build()
         except BaseException:
@@ -116,7 +119,7 @@ class Lab:
         for ns in (self.responder_ns, self.peer_ns):
             _ip("netns", "delete", ns, check=False)
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> Self:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -125,7 +128,9 @@ class Lab:
     def run(self, ns: str, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a command inside one of the lab's namespaces."""
         try:
-            result = subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
+            result = subprocess.run(
+                ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout, check=False
+            )
         except FileNotFoundError:
             raise LabError("the lab needs iproute2's `ip` command (apt-get install iproute2)") from None
         if check and result.returncode != 0:
@@ -138,7 +143,9 @@ class Lab:
         After its first reply, arping sends its requests unicast to that MAC,
         as a neighbour refreshing its cache does.
         """
-        result = self.run(self.peer_ns, "arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, ip, check=False)
+        result = self.run(
+            self.peer_ns, "arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, ip, check=False
+        )
         return result.returncode, [m.lower() for m in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]", result.stdout)]
 
     def kernel_resolve(self, ips: Sequence[str]) -> dict[str, tuple[str | None, str]]:
@@ -243,7 +250,7 @@ class LabProcess:
     def stderr(self) -> str:
         return "".join(self.stderr_lines)
 
-    def __enter__(self) -> LabProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

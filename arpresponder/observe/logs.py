@@ -43,7 +43,9 @@ class RecentEvents(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "periodic", False):
             return  # the --stats-interval line repeats what the panel shows; it would push the events out
-        self.events.append({"time": round(record.created, 3), "level": record.levelname, "message": record.getMessage()})
+        self.events.append(
+            {"time": round(record.created, 3), "level": record.levelname, "message": record.getMessage()}
+        )
 
 
 def setup_logging(verbose: bool = False, fmt: LogFormat = LogFormat.text, to_stderr: bool = True) -> None:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .addrset import AddressSet
-from .codec import parse_ipv4
-from .lab import DEFAULT_SET, PEER_IF, RESPONDER_IF, RESPONDER_MAC, Lab, LabError, ResponderProcess
+from ..addrset import AddressSet
+from ..codec import parse_ipv4
+from .netns import DEFAULT_SET, PEER_IF, RESPONDER_IF, RESPONDER_MAC, Lab, LabError, ResponderProcess
 
 # In the set: a lone address, both ends of the /26, one inside. Not: the hole, just past the block, a neighbour.
 PROBED = ("198.51.100.7", "198.51.100.128", "198.51.100.150", "198.51.100.191",

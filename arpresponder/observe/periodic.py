@@ -38,6 +38,6 @@ class Periodic:
                 entry[0] = max(due + seconds, now)  # a late run does not bunch up the next ones
                 try:
                     task()
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001  (a view's bug must not end the run; it is logged)
                     log.error("%s failed, and stops: %s", what, e)
                     self._tasks.remove(entry)

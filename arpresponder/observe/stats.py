@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from .codec import OFFSET_SPA, OFFSET_TPA
-from .decision import Drop
+from ..codec import OFFSET_SPA, OFFSET_TPA
+from ..decision import Drop
 from .topk import TopK
 
 TARGET_IP = itemgetter(slice(OFFSET_TPA, OFFSET_TPA + 4))  # ARP tpa: the address asked about

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger("arpresponder")
 
@@ -39,12 +39,19 @@ class Capture:
                 self._writer.write(frame)
                 self.written += 1
                 if self.written >= self.max_frames:
-                    log.info("pcap: %d frames written to %s, the --pcap-max limit; capture stopped", self.written, self.path)
+                    log.info(
+                        "pcap: %d frames written to %s, the --pcap-max limit; capture stopped", self.written, self.path
+                    )
                     self.close()
                     return
             self._writer.flush()
         except OSError as e:  # disk full, I/O error: the capture ends, answering goes on
-            log.error("pcap: writing %s failed (%s) after %d frames; capture stopped", self.path, e.strerror or e, self.written)
+            log.error(
+                "pcap: writing %s failed (%s) after %d frames; capture stopped",
+                self.path,
+                e.strerror or e,
+                self.written,
+            )
             self._writer = None
 
     def close(self) -> None:

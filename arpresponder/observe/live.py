@@ -71,7 +71,7 @@ def _drops(snap: dict) -> Table:
     rows = sorted(((r, str(n)) for r, n in snap["dropped"].items() if n), key=lambda rn: -int(rn[1]))
     rows += [(r, FILTERED) for r in snap["filtered_in_kernel"]]
     if len(rows) > DROP_ROWS:
-        rows = rows[: DROP_ROWS - 1] + [(f"+{len(rows) - DROP_ROWS + 1} more", "")]
+        rows = [*rows[: DROP_ROWS - 1], (f"+{len(rows) - DROP_ROWS + 1} more", "")]
     for row in rows or [("none", "")]:
         table.add_row(*row)
     return table

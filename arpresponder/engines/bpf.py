@@ -12,8 +12,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from .addrset import AddressSet
-from .codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REQUEST
+from ..addrset import AddressSet
+from ..codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REQUEST
 
 # Opcode parts, from <linux/bpf_common.h>.
 BPF_LD, BPF_JMP, BPF_RET = 0x00, 0x05, 0x06

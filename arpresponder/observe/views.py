@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 from .periodic import Periodic
 from .stats import Stats, one_line, write_snapshot
 
@@ -57,7 +57,11 @@ class Observers:
                 self.write_json()  # now: a bad path is an error at start, not a second later
                 periodic.every(SNAPSHOT_INTERVAL, self.write_json, f"writing {stats_json}")
             if stats_interval:
-                periodic.every(stats_interval, lambda: log.info("%s", one_line(stats.snapshot()), extra={"periodic": True}), "the stats log line")
+                periodic.every(
+                    stats_interval,
+                    lambda: log.info("%s", one_line(stats.snapshot()), extra={"periodic": True}),
+                    "the stats log line",
+                )
             periodic.start()
             self._closers.append(periodic.join)
             if live:

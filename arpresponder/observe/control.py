@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger("arpresponder")
 
@@ -69,8 +69,12 @@ def find_socket(interface: str | None) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ControlError(f"no running arpresponder found (no control socket in {directory}); give --interface or --control-socket")
-    raise ControlError(f"several instances run here ({', '.join(p.stem for p in found)}): give --interface or --control-socket")
+        raise ControlError(
+            f"no running arpresponder found (no control socket in {directory}); give --interface or --control-socket"
+        )
+    raise ControlError(
+        f"several instances run here ({', '.join(p.stem for p in found)}): give --interface or --control-socket"
+    )
 
 
 class ControlServer:
@@ -88,7 +92,9 @@ class ControlServer:
         try:
             path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         except OSError as e:
-            raise ControlError(f"cannot create {path.parent} for the control socket: {e.strerror}; give --control-socket PATH") from None
+            raise ControlError(
+                f"cannot create {path.parent} for the control socket: {e.strerror}; give --control-socket PATH"
+            ) from None
         if path.exists() or path.is_symlink():
             _remove_stale(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -123,7 +129,9 @@ class ControlServer:
 
     def answer(self, line: bytes | None) -> dict:
         if line is None:
-            return {"error": f"command too long or not ended by a newline (at most {MAX_COMMAND} bytes); commands: {', '.join(COMMANDS)}"}
+            return {
+                "error": f"command too long or not ended by a newline (at most {MAX_COMMAND} bytes); commands: {', '.join(COMMANDS)}"
+            }
         try:
             command = line.decode("ascii").strip()
         except UnicodeDecodeError:
@@ -174,7 +182,9 @@ def _remove_stale(path: Path) -> None:
             raise ControlError(f"cannot remove the stale control socket {path}: {e.strerror}") from None
         return
     except OSError as e:
-        raise ControlError(f"{path} exists and is not a usable control socket ({e.strerror}); give --control-socket PATH") from None
+        raise ControlError(
+            f"{path} exists and is not a usable control socket ({e.strerror}); give --control-socket PATH"
+        ) from None
     finally:
         probe.close()
     raise ControlError(f"another arpresponder answers on {path}; give this one --control-socket PATH")
@@ -191,9 +201,13 @@ def query(path: Path, command: str = "stats", timeout: float = 5.0) -> dict:
         while chunk := sock.recv(65536):
             data += chunk
     except FileNotFoundError:
-        raise ControlError(f"no control socket at {path}: is arpresponder running (with this interface, in this namespace)?") from None
+        raise ControlError(
+            f"no control socket at {path}: is arpresponder running (with this interface, in this namespace)?"
+        ) from None
     except PermissionError:
-        raise ControlError(f"permission denied on {path}: the control socket is for its owner only (run as root)") from None
+        raise ControlError(
+            f"permission denied on {path}: the control socket is for its owner only (run as root)"
+        ) from None
     except ConnectionRefusedError:
         raise ControlError(f"nothing answers on {path}: the instance that made it has stopped") from None
     except TimeoutError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
-from .errors import ConfigError, UserError
+from ..errors import ConfigError, UserError
 
 
 def parse_listen(text: str) -> tuple[str, int]:
