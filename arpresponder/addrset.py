@@ -334,6 +334,24 @@ class AddressSet:
     def __contains__(self, ip: int) -> bool:
         return self.resolve(ip, b"") is not None
 
+    def within(self, first: int, last: int, limit: int) -> list[int]:
+        """Up to limit addresses of the set in [first, last], lowest first (e.g. to name a few in a warning).
+
+        Costs a bisect and the ranges that meet the span, plus one probe per
+        address of a small span or one pass over the singles for a large one.
+        """
+        found: list[int] = []
+        i = max(bisect_right(self.range_starts, first) - 1, 0)
+        while i < len(self.range_starts) and self.range_starts[i] <= last and len(found) < limit:
+            lo, hi = max(self.range_starts[i], first), min(self.range_ends[i], last)
+            found.extend(range(lo, min(hi, lo + limit - 1) + 1))
+            i += 1
+        if last - first < 4096:
+            singles = [ip for ip in range(first, last + 1) if ip in self.singles]
+        else:
+            singles = [ip for ip in self.singles if first <= ip <= last]
+        return sorted(set(found).union(singles))[:limit]
+
     # --- whole-set views ---
 
     def entries(self) -> Iterator[tuple[int, int, bytes | None]]:

@@ -13,7 +13,7 @@ import errno
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from .addrset import AddressSet
@@ -47,10 +47,14 @@ def announce(
     settings: AnnounceSettings,
     stop: threading.Event | None = None,
     on_sent: Callable[[int], None] = lambda n: None,
+    skip: Container[int] = (),
 ) -> int:
-    """Send the announcements; returns frames sent. Stops early, between frames, when stop is set."""
+    """Send the announcements; returns frames sent. Stops early, between frames, when stop is set.
+
+    skip: addresses of the set not to announce (those not answered here, e.g. a subnet's broadcast address).
+    """
     stop = stop or threading.Event()
-    n_addresses = len(addresses)
+    n_addresses = len(addresses) - sum(1 for ip in skip if ip in addresses) if skip else len(addresses)
     per_round = 2 * n_addresses
     log.info(
         "announcing %d address%s: %d frames a round, %d round%s %.1f s apart, at most %.0f frames/s (about %.1f s a round)",
@@ -64,6 +68,8 @@ def announce(
             break
         due = time.monotonic()
         for ip, mac in addresses.addresses():
+            if skip and ip in skip:
+                continue
             for frame in gratuitous_frames(mac or interface_mac, ip, interface_mac):
                 delay = due - time.monotonic()
                 if delay > 0 and stop.wait(delay):

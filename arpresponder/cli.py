@@ -204,6 +204,13 @@ def run(
     pcap_max: Annotated[
         int | None, typer.Option(metavar="N", help=f"Stop capturing after N frames. [default: {PCAP_MAX}]")
     ] = None,
+    share_interface: Annotated[
+        bool,
+        typer.Option(
+            "--share-interface",
+            help="Run even if another arpresponder answers on this interface (both will answer every request).",
+        ),
+    ] = False,
 ) -> None:
     """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
 
@@ -218,9 +225,11 @@ def run(
 
         arpresponder run -i r0 --ip 198.51.100.0/24 --live --metrics 127.0.0.1:9417 --stats-json /run/arpr.json
     """
+    from .claim import InterfaceClaim
+    from .decision import Drop
     from .engines import open_engine
     from .engines.bpf import target_spans
-    from .iface import warnings_for
+    from .iface import broadcast_targets, warnings_for
     from .observe.stats import Stats
     from .observe.views import Observers
     from .responder import Responder, serve
@@ -237,12 +246,16 @@ def run(
     at_start = cfg.announce_at_start if announce_at_start is None else announce_at_start
     for warning in warnings_for(facts, addresses):
         log.warning("%s", warning)
+    withheld = dict.fromkeys(broadcast_targets(addresses), Drop.SUBNET_BROADCAST)
 
     stop = _stop_on_signals()
     # What is opened is closed in reverse, whatever fails: the announcer joined before its socket closes, the
     # views closed after the last count (the final JSON snapshot is the summary's numbers), then the summary.
     with contextlib.ExitStack() as cleanup:
-        eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses))
+        if not share_interface:
+            cleanup.callback(InterfaceClaim(facts.name).close)
+        entry_macs = addresses.entry_macs() - {facts.mac}
+        eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses), unicast_macs=entry_macs)
         cleanup.callback(eng.close)
         stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel,
                       kernel_filter=eng.kernel_filter, mac=format_mac(facts.mac), dry_run=dry, events=events)  # fmt: skip
@@ -252,14 +265,14 @@ def run(
         cleanup.callback(lambda: typer.echo(stats.summary(dry_run=dry)))
         cleanup.callback(observers.close)
         cleanup.callback(stop.set)  # first of all: every thread sees it
-        responder = Responder(addresses, facts.mac, stats, dry_run=dry, on_batch=observers.on_batch)
+        responder = Responder(addresses, facts.mac, stats, dry_run=dry, on_batch=observers.on_batch, withheld=withheld)
         if duration is not None:
             timer = threading.Timer(duration, stop.set)
             timer.daemon = True
             timer.start()
         if at_start and not dry:
             announcer = threading.Thread(target=_announce_in_background, name="announce", daemon=True,
-                                         args=(eng, addresses, facts.mac, settings, stop, stats))  # fmt: skip
+                                         args=(eng, addresses, facts.mac, settings, stop, stats, withheld))  # fmt: skip
             announcer.start()
             cleanup.callback(announcer.join, 2)  # it stops between frames, once stop is set
             cleanup.callback(stop.set)
@@ -297,12 +310,12 @@ def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, st
         raise ConfigError(f"--pcap-max must be at least 1, not {pcap_max}")
 
 
-def _announce_in_background(eng, addresses, mac, settings, stop, stats) -> None:
+def _announce_in_background(eng, addresses, mac, settings, stop, stats, withheld) -> None:
     def count(n: int) -> None:
         stats.announced += n
 
     try:
-        announce(eng.send, addresses, mac, settings, stop, on_sent=count)
+        announce(eng.send, addresses, mac, settings, stop, on_sent=count, skip=withheld)
     except OSError as e:
         log.error("announcing stopped: the kernel refused a frame: %s", e.strerror or e)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 ETHERTYPE_ARP = 0x0806
 ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_VLAN = 0x8100  # IEEE 802.1Q tag
+ETHERTYPE_QINQ = 0x88A8  # IEEE 802.1ad (service) tag
 HTYPE_ETHERNET = 1
 HTYPE_IEEE802 = 6  # Linux takes this on Ethernet devices too (a Token Ring bridging relic); so do we
 HLEN_ETHERNET = 6

@@ -10,12 +10,20 @@ Where we differ from it on purpose, the reason says so:
 - OWN_FRAME: the kernel answers frames that carry its own MAC as source; we
   drop them so two instances, or a loop, never talk to each other.
 
+VLAN tags: engines hand frames over as they were on the wire, an 802.1Q or
+802.1ad tag included (the packet engine puts back the tag the kernel moved
+into the ring header). A priority tag (VLAN ID 0, IEEE 802.1Q: "priority
+only") is read past and the frame answered untagged, as the kernel does; a
+tag for any other VLAN is not ours to answer: the kernel, with no VLAN
+device for it, marks such a frame "for another host" and ignores it.
+
 `decide` is pure: no sockets, no clocks, no logging. Every engine calls it.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from enum import StrEnum
 
 from .addrset import AddressSet, is_refused
@@ -24,6 +32,8 @@ from .codec import (
     ARP_FRAME_LEN,
     ETHERTYPE_ARP,
     ETHERTYPE_IPV4,
+    ETHERTYPE_QINQ,
+    ETHERTYPE_VLAN,
     HLEN_ETHERNET,
     HTYPE_ETHERNET,
     HTYPE_IEEE802,
@@ -48,6 +58,8 @@ class Drop(StrEnum):
     NOT_IN_SET = "not-in-set"  # someone else's address
     NOT_FOR_US = "not-for-us"  # unicast to another host's MAC
     CONFLICT = "conflict"  # sender uses an address in our set: another host claims it
+    OTHER_VLAN = "other-vlan"  # 802.1Q-tagged for a VLAN we do not answer on (VLAN ID 0 is answered)
+    SUBNET_BROADCAST = "subnet-broadcast"  # target is in the set but is a broadcast address the kernel routes here
 
 
 # Bytes 12-21 of an ARP request for Ethernet/IPv4: ethertype, htype (1, or 6 as Linux also takes), ptype, hlen,
@@ -57,14 +69,29 @@ _REQUEST_HEADERS = (
     struct.pack("!HHHBBH", ETHERTYPE_ARP, HTYPE_IEEE802, ETHERTYPE_IPV4, HLEN_ETHERNET, PLEN_IPV4, OP_REQUEST),
 )
 _ADDRESS_FIELDS = struct.Struct("!6s6s10x6sI6xI")  # eth_dst, eth_src, sha, spa, tpa
+_VLAN_TAG = struct.Struct("!HH")  # TPID, TCI: the 4 bytes a tag inserts after the MAC addresses
+_TAG_LEN = _VLAN_TAG.size
+_VLAN_ID_MASK = 0x0FFF  # of the TCI; the top 4 bits are priority and drop eligibility
+_TAG_TYPES = (ETHERTYPE_VLAN, ETHERTYPE_QINQ)
+NOTHING_WITHHELD: Mapping[int, Drop] = {}
 
 
-def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
-    """The reply frame for an ARP request we should answer, else why not."""
+def decide(
+    frame: bytes, addresses: AddressSet, our_mac: bytes, withheld: Mapping[int, Drop] = NOTHING_WITHHELD
+) -> bytes | Drop:
+    """The reply frame (60 bytes) for an ARP request we should answer, else the Drop reason.
+
+    frame: an Ethernet frame as received (at least 42 bytes to be an ARP
+    request; an 802.1Q/802.1ad tag may follow the MAC addresses).
+    addresses: the set we answer for; our_mac: the interface's MAC (6 bytes).
+    withheld: addresses of the set not to be answered here, each with the
+    reason (e.g. a broadcast address of the interface's subnet); empty costs
+    nothing. Never raises, whatever the bytes.
+    """
     if len(frame) < ARP_FRAME_LEN:
         return Drop.TRUNCATED
     if frame[12:22] not in _REQUEST_HEADERS:
-        return _header_drop(frame)
+        return _not_a_plain_request(frame, addresses, our_mac, withheld)
     eth_dst, eth_src, sha, spa, tpa = _ADDRESS_FIELDS.unpack_from(frame)
     if eth_src == our_mac:
         return Drop.OWN_FRAME
@@ -82,11 +109,27 @@ def decide(frame: bytes, addresses: AddressSet, our_mac: bytes) -> bytes | Drop:
         return Drop.NOT_FOR_US
     if addresses.resolve(spa, our_mac) is not None:
         return Drop.CONFLICT
+    if withheld and tpa in withheld:
+        return withheld[tpa]
     return pack_arp(sha, our_mac, OP_REPLY, mac, tpa, sha, spa)
 
 
-def _header_drop(frame: bytes) -> Drop:
-    """Why a frame whose bytes 12-21 are not an Ethernet/IPv4 ARP request's is not one."""
+def _not_a_plain_request(
+    frame: bytes, addresses: AddressSet, our_mac: bytes, withheld: Mapping[int, Drop]
+) -> bytes | Drop:
+    """Decide a frame whose bytes 12-21 are not an untagged Ethernet/IPv4 ARP request's."""
+    tpid, tci = _VLAN_TAG.unpack_from(frame, 12)
+    if tpid in _TAG_TYPES:
+        # Priority tags (VLAN ID 0) are read past, as many as there are (a loop: no recursion depth to exhaust);
+        # the frame inside is decided, and answered untagged, as the kernel does.
+        while tpid in _TAG_TYPES:
+            if tci & _VLAN_ID_MASK:
+                return Drop.OTHER_VLAN
+            frame = frame[:12] + frame[12 + _TAG_LEN :]
+            if len(frame) < 12 + _TAG_LEN:
+                return Drop.TRUNCATED
+            tpid, tci = _VLAN_TAG.unpack_from(frame, 12)
+        return decide(frame, addresses, our_mac, withheld)
     _dst, _src, ethertype, htype, ptype, hlen, plen, _op, *_ = ARP_FRAME.unpack_from(frame)
     if (
         ethertype != ETHERTYPE_ARP

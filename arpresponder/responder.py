@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import errno
 import logging
-import socket
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .addrset import AddressSet
 from .codec import ArpFrame, FrameError, format_ipv4, format_mac
-from .decision import Drop, decide
+from .decision import NOTHING_WITHHELD, Drop, decide
 from .engines import Engine
 from .errors import EngineError
 from .observe.stats import Stats
@@ -29,9 +28,11 @@ class Responder:
     """Decides for each frame and counts the outcome; hands back the replies to send."""
 
     def __init__(self, addresses: AddressSet, mac: bytes, stats: Stats, dry_run: bool = False,
-                 on_batch: Callable[[list[bytes], list[bytes]], None] | None = None):  # fmt: skip
+                 on_batch: Callable[[list[bytes], list[bytes]], None] | None = None,
+                 withheld: Mapping[int, Drop] = NOTHING_WITHHELD):  # fmt: skip
         self.addresses = addresses
         self.mac = mac
+        self.withheld = withheld  # addresses of the set not answered here, and why (decide's withheld)
         self.stats = stats
         self.dry_run = dry_run
         self.on_batch = on_batch  # sees each batch and the replies to send (e.g. --pcap); off the hot path if None
@@ -40,10 +41,10 @@ class Responder:
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
         replies: list[bytes] = []
         dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
-        addresses, mac = self.addresses, self.mac
+        addresses, mac, withheld = self.addresses, self.mac, self.withheld
         debug = log.isEnabledFor(logging.DEBUG)
         for frame in frames:
-            outcome = decide(frame, addresses, mac)
+            outcome = decide(frame, addresses, mac, withheld)
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
@@ -105,11 +106,11 @@ def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
 
 
 def _survive_receive_error(interface: str, error: OSError) -> None:
-    """A link that goes down is reported once and then works again when up; a vanished one never returns."""
+    """A link that goes down is reported, and works again when up; other errors end the run.
+
+    (An interface deleted or replaced is the engine's InterfaceGone, which
+    is not an OSError and ends the run too.)
+    """
     if error.errno != errno.ENETDOWN:
         raise EngineError(f"receiving on {interface} failed: {error.strerror or error}") from None
-    try:
-        socket.if_nametoindex(interface)
-    except OSError:
-        raise EngineError(f"{interface} disappeared") from None
     log.warning("%s went down; answering again once it is up", interface)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from arpresponder.codec import BROADCAST_MAC, OP_REQUEST, ZERO_MAC, pack_arp, parse_ipv4, parse_mac
+from arpresponder.codec import (
+    BROADCAST_MAC,
+    ETHERTYPE_QINQ,
+    ETHERTYPE_VLAN,
+    OP_REQUEST,
+    ZERO_MAC,
+    pack_arp,
+    parse_ipv4,
+    parse_mac,
+)
 from arpresponder.decision import Drop
 from arpresponder.lab.netns import PEER_IP, PEER_MAC, RESPONDER_MAC
 
@@ -56,6 +65,24 @@ def patched(frame: bytes, offset: int, fmt: str, value: int) -> bytes:
     return bytes(out)
 
 
+def tagged(frame: bytes, tci: int, tpid: int = ETHERTYPE_VLAN) -> bytes:
+    """frame with a VLAN tag (TPID, TCI) inserted after the MAC addresses, as it is on a trunk."""
+    return frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
+
+
+def untagged(frame: bytes) -> bytes:
+    """frame without its VLAN tags (the ARP request inside a tagged row)."""
+    while frame[12:14] in (struct.pack("!H", ETHERTYPE_VLAN), struct.pack("!H", ETHERTYPE_QINQ)):
+        frame = frame[:12] + frame[16:]
+    return frame
+
+
+def sender_ip_bytes(frame: bytes) -> bytes:
+    """The 4 bytes of a request's sender IP, past any VLAN tags: what tells the rows apart."""
+    inner = untagged(frame)
+    return inner[28:32]
+
+
 def rows(sender_ip=lambda n: f"203.0.113.{n}") -> list[Row]:
     """The table. sender_ip(n) gives each row its own sender address, so replies can be matched to rows."""
     other_host = parse_mac("02:00:00:00:00:99")
@@ -89,6 +116,12 @@ def rows(sender_ip=lambda n: f"203.0.113.{n}") -> list[Row]:
         ("ptype IPv6", {}, lambda f: patched(f, 16, "!H", 0x86DD), "ignore", Drop.UNSUPPORTED),
         ("hlen 5", {}, lambda f: patched(f, 18, "!B", 5), "ignore", Drop.UNSUPPORTED),
         ("plen 6", {}, lambda f: patched(f, 19, "!B", 6), "ignore", Drop.UNSUPPORTED),
+        # The kernel has no VLAN device for VLAN 10 on r0: it marks the frame for another host.
+        ("802.1Q tag for VLAN 10", {}, lambda f: tagged(f, 10), "ignore", Drop.OTHER_VLAN),
+        ("802.1ad tag for VLAN 10", {}, lambda f: tagged(f, 10, ETHERTYPE_QINQ), "ignore", Drop.OTHER_VLAN),
+        # VLAN ID 0 means "priority only" (IEEE 802.1Q): answered, untagged.
+        ("priority tag (VLAN 0, priority 6)", {}, lambda f: tagged(f, 6 << 13), REPLY, REPLY),
+        ("priority tag, unpadded", {}, lambda f: tagged(f[:42], 6 << 13), REPLY, REPLY),
         # Where we differ from the kernel on purpose (see decision.py):
         ("sender MAC multicast", {"sha": parse_mac("01:00:5e:00:00:01")}, whole, REPLY, Drop.BAD_SENDER),
         ("sender MAC broadcast", {"sha": BROADCAST_MAC}, whole, REPLY, Drop.BAD_SENDER),

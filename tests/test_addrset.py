@@ -313,3 +313,23 @@ def test_lookups_across_16_bit_blocks_match_a_model(spans, probes):
     edges = [ip for first, last in spans for ip in (first - 1, first, last, last + 1, (first | 0xFFFF) + 1)]
     for ip in edges + probes:
         assert (ip in s) == any(first <= ip <= last for first, last in spans), format_ipv4(ip)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "limit", "expected"),
+    [
+        ("198.51.100.0", "198.51.100.255", 3, ["198.51.100.5", "198.51.100.20", "198.51.100.21"]),
+        ("198.51.100.21", "198.51.100.22", 5, ["198.51.100.21", "198.51.100.22"]),
+        ("198.51.100.26", "198.51.100.99", 5, []),
+        (
+            "198.51.0.0",
+            "198.51.255.255",
+            10,
+            ["198.51.100.5", *(f"198.51.100.{n}" for n in range(20, 26)), "198.51.200.1"],
+        ),
+    ],
+)
+def test_within_names_the_first_addresses_of_a_span(first, last, limit, expected):
+    addresses = AddressSet.parse(["198.51.100.5", "198.51.100.20-198.51.100.25", "198.51.200.1", "!198.51.100.30"])
+    found = addresses.within(parse_ipv4(first), parse_ipv4(last), limit)
+    assert [format_ipv4(ip) for ip in found] == expected

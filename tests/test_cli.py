@@ -152,8 +152,8 @@ def test_run_warns_about_what_will_surprise(lab):
             "nud", "reachable")  # fmt: skip
     with ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "192.0.2.1", "--ip", "198.51.100.7"]) as r:
         r.stop()
-    assert "192.0.2.1 is assigned to r0: the kernel answers too" in r.stderr
-    assert "proxy_arp is on for r0" in r.stderr
+    assert "192.0.2.1 is assigned to r0: the kernel answers for it too" in r.stderr
+    assert "net.ipv4.conf.r0.proxy_arp is on" in r.stderr
     assert "198.51.100.7 is in the neighbour table at 02:00:00:00:00:99: another host seems to own it" in r.stderr
 
 

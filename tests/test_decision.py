@@ -5,10 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arpresponder.addrset import AddressSet
-from arpresponder.codec import MIN_FRAME_LEN, OP_REPLY, ArpFrame, parse_mac
+from arpresponder.codec import MIN_FRAME_LEN, OP_REPLY, ArpFrame, parse_ipv4, parse_mac
 from arpresponder.decision import Drop, decide
 
-from .frames import OURS, REPLY, SET_TOKENS, request, rows
+from .frames import ALSO_OURS, OURS, REPLY, SET_TOKENS, TARGET, request, rows, tagged, untagged
 
 ADDRESSES = AddressSet.parse(SET_TOKENS)
 ROWS = rows()
@@ -19,7 +19,7 @@ def test_decision_table(row):
     outcome = decide(row.frame, ADDRESSES, OURS)
     if row.ours == REPLY:
         assert isinstance(outcome, bytes), f"dropped as {outcome}"
-        asked = ArpFrame.from_bytes(row.frame)
+        asked = ArpFrame.from_bytes(untagged(row.frame))
         # Kernel-compatible reply: to the ARP sender (not the Ethernet source), from our MAC.
         assert ArpFrame.from_bytes(outcome) == ArpFrame(
             eth_dst=asked.sha, eth_src=OURS, op=OP_REPLY, sha=OURS, spa=asked.tpa, tha=asked.sha, tpa=asked.spa
@@ -69,3 +69,42 @@ def test_near_arp_frames_never_raise_and_replies_are_well_formed(data):
         asked = ArpFrame.from_bytes(data)
         assert reply.op == OP_REPLY and reply.spa == asked.tpa and reply.tpa == asked.spa and reply.eth_dst == asked.sha
         assert reply.spa in ADDRESSES
+
+
+def test_a_withheld_address_is_dropped_with_its_reason_and_others_answered():
+    withheld = {parse_ipv4(TARGET): Drop.SUBNET_BROADCAST}
+    assert decide(request(), ADDRESSES, OURS, withheld) == Drop.SUBNET_BROADCAST
+    assert isinstance(decide(request(tpa=ALSO_OURS), ADDRESSES, OURS, withheld), bytes)
+    # Withholding answers nothing new: a request that was dropped for another reason keeps that reason.
+    assert decide(request(spa=ALSO_OURS), ADDRESSES, OURS, withheld) == Drop.CONFLICT
+
+
+def test_priority_tags_are_read_past_however_many_and_the_reply_is_untagged():
+    frame = request()
+    for tpid in (0x88A8, 0x8100, 0x8100):
+        frame = tagged(frame, 5 << 13, tpid)
+    assert decide(frame, ADDRESSES, OURS) == decide(request(), ADDRESSES, OURS)
+    # A VLAN tag anywhere in the stack is another VLAN's frame.
+    assert decide(tagged(tagged(request(), 7), 0, 0x88A8), ADDRESSES, OURS) == Drop.OTHER_VLAN
+
+
+def test_a_thousand_priority_tags_cost_no_recursion():
+    frame = request()
+    for _ in range(1000):
+        frame = tagged(frame, 0)
+    assert isinstance(decide(frame, ADDRESSES, OURS), bytes)
+
+
+def test_a_tag_and_nothing_after_it_is_truncated():
+    assert decide(tagged(request(), 0)[:17], ADDRESSES, OURS) == Drop.TRUNCATED
+    assert decide(bytes(12) + b"\x81\x00\x00\x00" + bytes(26), ADDRESSES, OURS) == Drop.TRUNCATED
+
+
+@settings(max_examples=2000)
+@given(st.integers(0, 0xFFFF), st.sampled_from([0x8100, 0x88A8]), st.binary(max_size=70))
+def test_tagged_arbitrary_bytes_never_raise(tci, tpid, body):
+    frame = tagged(request(), tci, tpid)[:16] + body
+    outcome = decide(frame, ADDRESSES, OURS)
+    assert isinstance(outcome, (bytes, Drop))
+    if tci & 0x0FFF and len(frame) >= 42:  # shorter is truncated, whatever its tag
+        assert outcome == Drop.OTHER_VLAN

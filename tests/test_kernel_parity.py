@@ -15,7 +15,7 @@ import pytest
 from arpresponder.codec import ARP_FRAME_LEN, ArpFrame
 from arpresponder.lab.netns import RESPONDER_IF, ResponderProcess
 
-from .frames import REPLY, SET_TOKENS, rows
+from .frames import REPLY, SET_TOKENS, rows, sender_ip_bytes, untagged
 from .wire import PeerPort
 
 pytestmark = pytest.mark.wire
@@ -26,7 +26,7 @@ ROWS = rows()
 def replies_by_row(port: PeerPort) -> dict[str, bytes]:
     """Send every row at once; match each reply to its row by the reply's target IP (each row has its own sender IP)."""
     received = port.exchange([row.frame for row in ROWS])
-    by_sender = {row.frame[28:32]: row.name for row in ROWS if len(row.frame) >= 32}
+    by_sender = {sender_ip_bytes(row.frame): row.name for row in ROWS if len(untagged(row.frame)) >= 32}
     out: dict[str, bytes] = {}
     for frame in received:
         reply = ArpFrame.from_bytes(frame)
@@ -37,7 +37,7 @@ def replies_by_row(port: PeerPort) -> dict[str, bytes]:
 
 
 def test_rows_have_distinct_senders():
-    senders = [row.frame[28:32] for row in ROWS if len(row.frame) >= 32]
+    senders = [sender_ip_bytes(row.frame) for row in ROWS if len(untagged(row.frame)) >= 32]
     assert len(senders) == len(set(senders))
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Protocol
 
 from ..decision import Drop
 from ..errors import EngineError
+from .linux import InterfaceGone
 from .packet import PacketEngine
+
+__all__ = ["ENGINES", "Engine", "InterfaceGone", "open_engine"]
 
 ENGINES = ("auto", "packet", "scapy")
 
@@ -17,11 +21,15 @@ class Engine(Protocol):
 
     name: str
     interface: str
+    ifindex: int  # of the interface when the engine opened: a new interface of the same name has another
     filtered_in_kernel: frozenset[Drop]  # drop classes the kernel filters out before we see them: never counted
     kernel_filter: str  # what the kernel filter lets through, in words: every count covers only that
 
     def receive_batch(self, timeout: float) -> list[bytes]:
-        """Frames that arrived, waiting up to timeout for the first; [] if none."""
+        """Frames that arrived, as on the wire (VLAN tags included), waiting up to timeout for the first; [] if none.
+
+        OSError (ENETDOWN) while the link is down; InterfaceGone once the interface is deleted or replaced.
+        """
 
     def send(self, frame: bytes) -> None:
         """Transmit one frame; OSError if the kernel refuses it."""
@@ -32,25 +40,34 @@ class Engine(Protocol):
     def kernel_drops(self) -> int | None:
         """Frames dropped by the kernel since the last call, or None if the engine cannot tell."""
 
+    def accept_unicast_macs(self, macs: Iterable[bytes]) -> None:
+        """Also receive frames sent to these MACs (6 bytes each), dropping those given before; OSError if refused."""
+
     def close(self) -> None: ...
 
 
 def open_engine(
-    name: str, interface: str, receive: bool = True, target_spans: list[tuple[int, int]] | None = None
+    name: str,
+    interface: str,
+    receive: bool = True,
+    target_spans: list[tuple[int, int]] | None = None,
+    unicast_macs: Iterable[bytes] = (),
 ) -> Engine:
     """The named engine on interface; `auto` is packet on Linux, scapy elsewhere.
 
     target_spans (bpf.target_spans of the set) lets the packet engine filter
     out-of-set requests in the kernel; None: too many to filter there.
+    unicast_macs: MACs besides the interface's that requests may be sent to
+    (the set's entry MACs). EngineError if it cannot open.
     """
     if name == "auto":
         name = "packet" if sys.platform.startswith("linux") else "scapy"
     if name == "packet":
         if not sys.platform.startswith("linux"):
             raise EngineError("the packet engine needs Linux (AF_PACKET); use --engine scapy")
-        return PacketEngine(interface, receive, target_spans)
+        return PacketEngine(interface, receive, target_spans, unicast_macs)
     if name == "scapy":
         from .scapy_engine import ScapyEngine
 
-        return ScapyEngine(interface, receive)
+        return ScapyEngine(interface, receive, unicast_macs)
     raise EngineError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from collections.abc import Iterable
 
-from ..codec import ETHERTYPE_ARP
 from ..errors import EngineError
 from . import bpf
 
+ETH_P_ALL = 0x0003  # every protocol: what the kernel's taps (tcpdump) see
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_DROP_MEMBERSHIP = 2
@@ -22,14 +23,24 @@ PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
 
+PACKET_MR_UNICAST = 3  # membership type: one more unicast MAC the interface accepts
+
 _TPACKET_STATS = struct.Struct("II")  # tp_packets, tp_drops
+_PACKET_MREQ = struct.Struct("iHH8s")  # struct packet_mreq: mr_ifindex, mr_type, mr_alen, mr_address
 
 
 def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) -> socket.socket:
     """An AF_PACKET socket on interface; with a program, receiving what it accepts, else receiving nothing.
 
-    Created with protocol 0 (nothing queued yet), filtered, then bound to
-    ARP: no frame reaches it unfiltered.
+    Created with protocol 0 (nothing queued yet), filtered, then bound: no
+    frame reaches it unfiltered. Bound to every protocol (ETH_P_ALL), not
+    to ARP alone, so that it sees frames where the kernel's taps do: before
+    VLAN handling, with an 802.1Q tag still in the ring header. A socket
+    bound to ARP gets a frame tagged for a VLAN the host has no device for
+    only after the kernel has cleared the tag (marking it "for another
+    host"), and could not tell it from an untagged request (measured, Linux
+    6.18). The filter rejects what is not ARP on the first test, in the
+    kernel.
     """
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -47,7 +58,7 @@ def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) ->
                     raise
                 # Older kernel: our own frames come back. The filter stops our replies (op 2);
                 # the decision drops our gratuitous requests as own-frame.
-        sock.bind((interface, ETHERTYPE_ARP if program else 0))
+        sock.bind((interface, ETH_P_ALL if program else 0))
     except OSError as e:
         sock.close()
         if e.errno == errno.ENODEV:
@@ -75,3 +86,69 @@ def packet_socket_stats(sock: socket.socket) -> tuple[int, int]:
 def packet_socket_drops(sock: socket.socket) -> int:
     """Frames the kernel dropped on this AF_PACKET socket since the last call."""
     return packet_socket_stats(sock)[1]
+
+
+def accept_unicast(sock: socket.socket, interface: str, mac: bytes, accept: bool = True) -> None:
+    """Make the interface accept frames sent to mac (6 bytes) while sock is open, or stop (accept=False).
+
+    PACKET_ADD_MEMBERSHIP with PACKET_MR_UNICAST adds mac to the device's
+    unicast filter (dev_uc_add): a NIC that filters unicast in hardware, or
+    a bridge, then passes frames for it up instead of dropping them; a
+    device without such a filter is put in promiscuous mode for it. The
+    kernel keeps the entry per socket and removes it when the socket
+    closes. OSError if the kernel refuses (ENODEV: the interface is gone).
+    """
+    request = _PACKET_MREQ.pack(socket.if_nametoindex(interface), PACKET_MR_UNICAST, len(mac), mac)
+    sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP if accept else PACKET_DROP_MEMBERSHIP, request)
+
+
+class UnicastMemberships:
+    """The unicast MACs, besides its own, that an interface accepts for one socket (see accept_unicast)."""
+
+    def __init__(self, sock: socket.socket, interface: str):
+        self.sock = sock
+        self.interface = interface
+        self.macs: frozenset[bytes] = frozenset()
+
+    def set(self, macs: Iterable[bytes]) -> None:
+        """Accept exactly these MACs from now on: add the new ones, drop those no longer wanted. OSError if refused."""
+        wanted = frozenset(macs)
+        for mac in wanted - self.macs:
+            accept_unicast(self.sock, self.interface, mac)
+        for mac in self.macs - wanted:
+            accept_unicast(self.sock, self.interface, mac, accept=False)
+        self.macs = wanted
+
+
+def interface_index(interface: str) -> int:
+    """The interface's index; EngineError naming it if there is no such interface."""
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise EngineError(f"no interface named {interface!r}") from None
+
+
+def receive_error(interface: str, ifindex: int, error: OSError) -> Exception:
+    """What a receive error on a socket bound to (interface, ifindex) means: raise what this returns.
+
+    ENETDOWN comes both when the link goes down and when the interface is
+    deleted; a socket bound to a deleted interface never receives again,
+    even when an interface of the same name appears (a new index). So:
+    InterfaceGone when the name is gone or names another interface now,
+    else the error itself (the link is down and will come back).
+    """
+    if error.errno != errno.ENETDOWN:
+        return error
+    try:
+        now = socket.if_nametoindex(interface)
+    except OSError:
+        return InterfaceGone(f"{interface} disappeared")
+    if now != ifindex:
+        return InterfaceGone(
+            f"{interface} was deleted and a new interface of that name created (index {ifindex} → {now})"
+        )
+    return error
+
+
+class InterfaceGone(EngineError):
+    """The interface an engine was opened on no longer exists (deleted, or moved to another namespace)."""

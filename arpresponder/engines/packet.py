@@ -17,11 +17,20 @@ import os
 import select
 import socket
 import threading
+from collections.abc import Iterable
 
 from ..decision import Drop
 from ..errors import EngineError
 from . import bpf
-from .linux import SO_SNDBUFFORCE, force_buffer, open_packet_socket, packet_socket_drops
+from .linux import (
+    SO_SNDBUFFORCE,
+    UnicastMemberships,
+    force_buffer,
+    interface_index,
+    open_packet_socket,
+    packet_socket_drops,
+    receive_error,
+)
 from .rings import RxRing, TxRing
 
 log = logging.getLogger("arpresponder")
@@ -71,8 +80,15 @@ class PacketEngine:
 
     name = "packet"
 
-    def __init__(self, interface: str, receive: bool = True, target_spans: list[tuple[int, int]] | None = None):
+    def __init__(
+        self,
+        interface: str,
+        receive: bool = True,
+        target_spans: list[tuple[int, int]] | None = None,
+        unicast_macs: Iterable[bytes] = (),
+    ):
         self.interface = interface
+        self.ifindex = interface_index(interface)
         self.filtered_in_kernel: frozenset[Drop] = frozenset()
         self.kernel_filter = "nothing (not receiving)"
         self.rx_sock = self.rx = self.tx = None
@@ -87,6 +103,8 @@ class PacketEngine:
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
                 self._poll = select.poll()
                 self._poll.register(self.rx_sock, select.POLLIN)
+                self._unicast = UnicastMemberships(self.rx_sock, interface)
+                self.accept_unicast_macs(unicast_macs)
         except OSError as e:
             self.close()
             raise EngineError(f"cannot set up packet rings on {interface}: {e.strerror or e}") from None
@@ -103,8 +121,17 @@ class PacketEngine:
             # The kernel reports a link going down, or the interface going away, as a socket error.
             code = self.rx_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading it clears it
             if code:
-                raise OSError(code, os.strerror(code))
+                raise receive_error(self.interface, self.ifindex, OSError(code, os.strerror(code)))
         return self.rx.take(MAX_BATCH)
+
+    def accept_unicast_macs(self, macs: Iterable[bytes]) -> None:
+        """Receive frames sent to these MACs (the set's entry MACs) as well as to the interface's own.
+
+        Without this, a bridge or a NIC with a unicast filter drops a peer's
+        unicast refresh to an entry's MAC before it reaches us. OSError if
+        the kernel refuses.
+        """
+        self._unicast.set(macs)
 
     def send_batch(self, frames: list[bytes]) -> int:
         with self._tx_lock:

@@ -24,6 +24,7 @@ import mmap
 import socket
 import struct
 
+from ..codec import ETHERTYPE_VLAN
 from .linux import SOL_PACKET
 
 PACKET_RX_RING = 5
@@ -40,10 +41,14 @@ _TX_DATA_OFFSET = -(-_TPACKET2_HDR.size // _TPACKET_ALIGNMENT) * _TPACKET_ALIGNM
 # Status words (the slot's first 4 bytes).
 TP_STATUS_KERNEL = 0  # RX: the kernel may fill this slot
 TP_STATUS_USER = 1  # RX: a frame for us
+TP_STATUS_VLAN_VALID = 1 << 4  # RX: the frame came with a VLAN tag, moved to tp_vlan_tci
+TP_STATUS_VLAN_TPID_VALID = 1 << 6  # RX: and its TPID to tp_vlan_tpid
 TP_STATUS_AVAILABLE = 0  # TX: free for us to fill
 TP_STATUS_SEND_REQUEST = 1  # TX: filled, the next send() transmits it
 
 _SNAPLEN_MAC = struct.Struct("8xIH")  # tp_snaplen and tp_mac, read in one go
+_VLAN_TCI_TPID = struct.Struct("24xHH")  # tp_vlan_tci and tp_vlan_tpid
+_VLAN_TAG = struct.Struct("!HH")  # a tag on the wire: TPID, TCI
 
 _TPACKET_REQ = struct.Struct("IIII")  # block_size, block_nr, frame_size, frame_nr
 
@@ -93,17 +98,33 @@ class RxRing(_Ring):
         frames = []
         while len(frames) < limit:
             slot = offsets[i]
-            if not status[slot >> 2] & TP_STATUS_USER:
+            word = status[slot >> 2]
+            if not word & TP_STATUS_USER:
                 break
             snaplen, mac = unpack_from(ring, slot)
             start = slot + mac
-            frames.append(ring[start : start + snaplen])
+            frame = ring[start : start + snaplen]
+            if word & TP_STATUS_VLAN_VALID:
+                frame = self._retagged(slot, word, frame)
+            frames.append(frame)
             status[slot >> 2] = TP_STATUS_KERNEL  # after the copy: from here on the kernel may overwrite the slot
             i += 1
             if i == count:
                 i = 0
         self._next = i
         return frames
+
+    def _retagged(self, slot: int, word: int, frame: bytes) -> bytes:
+        """frame with its VLAN tag back where it was on the wire, so the decision sees what arrived.
+
+        The kernel strips a tag into the slot's header before any socket
+        sees the frame; the decision, shared with engines that get tags
+        inline, reads them from the bytes.
+        """
+        tci, tpid = _VLAN_TCI_TPID.unpack_from(self.ring, slot)
+        if not word & TP_STATUS_VLAN_TPID_VALID:
+            tpid = ETHERTYPE_VLAN  # an older kernel that does not say: 802.1Q
+        return frame[:12] + _VLAN_TAG.pack(tpid, tci) + frame[12:]
 
 
 class TxRing(_Ring):

@@ -8,13 +8,24 @@ scapy packet is dissected or built on the way.
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
+from collections.abc import Iterable
 
 from ..decision import Drop
 from ..errors import EngineError
-from .linux import SO_RCVBUFFORCE, force_buffer, packet_socket_drops
+from .linux import (
+    SO_RCVBUFFORCE,
+    UnicastMemberships,
+    force_buffer,
+    interface_index,
+    packet_socket_drops,
+    receive_error,
+)
 from .packet import ALL_REQUESTS, MAX_BATCH
+
+log = logging.getLogger("arpresponder")
 
 RECEIVE_BUFFER = 8 << 20  # each queued frame costs ~1 KiB of buffer: room for a few thousand
 
@@ -26,7 +37,7 @@ class ScapyEngine:
     filtered_in_kernel = frozenset({Drop.NOT_REQUEST})  # BPF_FILTER passes requests only
     kernel_filter = ALL_REQUESTS
 
-    def __init__(self, interface: str, receive: bool = True):
+    def __init__(self, interface: str, receive: bool = True, unicast_macs: Iterable[bytes] = ()):
         try:
             import scapy.arch
             import scapy.layers.l2  # noqa: F401  (registers Ethernet, or the socket warns it cannot guess the link type)
@@ -35,6 +46,8 @@ class ScapyEngine:
         except ImportError:
             raise EngineError("the scapy engine needs scapy (pip install scapy)") from None
         self.interface = interface
+        self.ifindex = interface_index(interface)
+        self._error: Exception | None = None  # a receive error to raise on the next call
         try:
             # Not promiscuous: like the kernel, we answer what is sent to us or to everyone.
             self.sock = conf.L2socket(iface=interface, filter=BPF_FILTER if receive else None, promisc=False)
@@ -47,18 +60,38 @@ class ScapyEngine:
         except OSError as e:
             raise EngineError(f"scapy cannot open {interface}: {e.strerror or e}") from None
         self._linux_socket = getattr(self.sock, "ins", None) if sys.platform.startswith("linux") else None
+        self._unicast = UnicastMemberships(self._linux_socket, interface) if self._linux_socket else None
         if self._linux_socket is not None and receive:
             # scapy leaves the default (~200 KiB, a few hundred queued frames): a burst of requests would overflow it.
             force_buffer(self._linux_socket, SO_RCVBUFFORCE, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            self.accept_unicast_macs(unicast_macs)
+        elif receive and unicast_macs:
+            log.warning(
+                "the scapy engine can add entry MACs to %s's unicast filter on Linux only: unicasts to them may not "
+                "reach us unless %s is promiscuous", interface, interface,
+            )  # fmt: skip
+
+    def accept_unicast_macs(self, macs: Iterable[bytes]) -> None:
+        """As PacketEngine.accept_unicast_macs (Linux); elsewhere nothing."""
+        if self._unicast is not None:
+            self._unicast.set(macs)
 
     def receive_batch(self, timeout: float) -> list[bytes]:
         frames: list[bytes] = []
         wait = timeout
-        while len(frames) < MAX_BATCH and self.sock.select([self.sock], wait):
-            _cls, frame, _ts = self.sock.recv_raw()
-            if frame is not None:  # None: a frame we sent ourselves, seen on the way out
-                frames.append(frame)
-            wait = 0
+        if self._error is None:
+            try:
+                while len(frames) < MAX_BATCH and self.sock.select([self.sock], wait):
+                    _cls, frame, _ts = self.sock.recv_raw()
+                    if frame is not None:  # None: a frame we sent ourselves, seen on the way out
+                        frames.append(frame)
+                    wait = 0
+            except OSError as e:
+                # Reading a socket error clears it in the kernel: kept, to raise once the frames before it are handled.
+                self._error = receive_error(self.interface, self.ifindex, e)
+        if not frames and self._error is not None:
+            error, self._error = self._error, None
+            raise error
         return frames
 
     def send(self, frame: bytes) -> None:

@@ -102,17 +102,40 @@ class Lab:
         r, p = self.responder_ns, self.peer_ns
         _ip("netns", "add", r)
         _ip("netns", "add", p)
-        # Created directly inside the namespaces: never a moment on the host.
-        _ip("link", "add", RESPONDER_IF, "netns", r, "address", RESPONDER_MAC,
-            "type", "veth", "peer", "name", PEER_IF, "netns", p, "address", PEER_MAC)  # fmt: skip
-        for ns, ifname, addr in ((r, RESPONDER_IF, RESPONDER_IP), (p, PEER_IF, PEER_IP)):
+        for ns in (r, p):
             # No IPv6 on the link: keeps captures to the ARP we cause (no DAD, no router solicitations).
             self.sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
             self.sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
-            _ip("-n", ns, "address", "add", f"{addr}/{LAB_PREFIXLEN}", "dev", ifname)
             _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", r, "link", "add", *self._veth_pair())
+        self._configure_veth()
+
+    def _veth_pair(self) -> list[str]:
+        """`ip link add` arguments for r0 and p0, each created directly inside its namespace: never on the host."""
+        return [RESPONDER_IF, "address", RESPONDER_MAC,
+                "type", "veth", "peer", "name", PEER_IF, "netns", self.peer_ns, "address", PEER_MAC]  # fmt: skip
+
+    def _configure_veth(self) -> None:
+        for ns, ifname, addr in ((self.responder_ns, RESPONDER_IF, RESPONDER_IP), (self.peer_ns, PEER_IF, PEER_IP)):
+            _ip("-n", ns, "address", "add", f"{addr}/{LAB_PREFIXLEN}", "dev", ifname)
             _ip("-n", ns, "link", "set", ifname, "up")
-        _ip("-n", p, "route", "add", SERVED_NET, "dev", PEER_IF)
+        _ip("-n", self.peer_ns, "route", "add", SERVED_NET, "dev", PEER_IF)
+
+    def replace_veth(self) -> None:
+        """Delete the veth pair and create it again, same names, MACs and addresses, in one `ip -batch`.
+
+        What a container runtime does when a peer restarts: r0 is a new
+        interface (a new index) under the old name.
+        """
+        batch = f"link del {RESPONDER_IF}\nlink add {' '.join(self._veth_pair())}\n"
+        try:
+            result = subprocess.run(["ip", "-n", self.responder_ns, "-batch", "-"], input=batch, capture_output=True,
+                                    text=True, timeout=30, check=False)  # fmt: skip
+        except FileNotFoundError:
+            raise LabError("the lab needs iproute2's `ip` command (apt-get install iproute2)") from None
+        if result.returncode != 0:
+            raise LabError(f"ip -batch: {result.stderr.strip()}")
+        self._configure_veth()
 
     def down(self) -> None:
         """Remove both namespaces (the veth pair goes with them). Safe to call twice."""
