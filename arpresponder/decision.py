@@ -13,9 +13,12 @@ Where we differ from it on purpose, the reason says so:
 VLAN tags: engines hand frames over as they were on the wire, an 802.1Q or
 802.1ad tag included (the packet engine puts back the tag the kernel moved
 into the ring header). A priority tag (VLAN ID 0, IEEE 802.1Q: "priority
-only") is read past and the frame answered untagged, as the kernel does; a
-tag for any other VLAN is not ours to answer: the kernel, with no VLAN
-device for it, marks such a frame "for another host" and ignores it.
+only") is read past and the frame answered untagged, as the kernel does. A
+tag for another VLAN is not ours to answer: the kernel, with no VLAN device
+for it, marks such a frame "for another host" and ignores it. A link that
+answers on a VLAN of its parent (`vlan`) answers only frames tagged with
+it, and tags its replies the same way (VLAN ID only, priority 0: what a
+kernel VLAN device sends by default).
 
 `decide` is pure: no sockets, no clocks, no logging. Every engine calls it.
 """
@@ -77,21 +80,26 @@ NOTHING_WITHHELD: Mapping[int, Drop] = {}
 
 
 def decide(
-    frame: bytes, addresses: AddressSet, our_mac: bytes, withheld: Mapping[int, Drop] = NOTHING_WITHHELD
+    frame: bytes,
+    addresses: AddressSet,
+    our_mac: bytes,
+    withheld: Mapping[int, Drop] = NOTHING_WITHHELD,
+    vlan: int = 0,
 ) -> bytes | Drop:
-    """The reply frame (60 bytes) for an ARP request we should answer, else the Drop reason.
+    """The reply frame (60 bytes; 64 tagged) for an ARP request we should answer, else the Drop reason.
 
     frame: an Ethernet frame as received (at least 42 bytes to be an ARP
-    request; an 802.1Q/802.1ad tag may follow the MAC addresses).
+    request; 802.1Q/802.1ad tags may follow the MAC addresses).
     addresses: the set we answer for; our_mac: the interface's MAC (6 bytes).
     withheld: addresses of the set not to be answered here, each with the
     reason (e.g. a broadcast address of the interface's subnet); empty costs
-    nothing. Never raises, whatever the bytes.
+    nothing. vlan: the VLAN ID this link answers on, on its parent
+    interface; 0 for untagged frames. Never raises, whatever the bytes.
     """
     if len(frame) < ARP_FRAME_LEN:
         return Drop.TRUNCATED
-    if frame[12:22] not in _REQUEST_HEADERS:
-        return _not_a_plain_request(frame, addresses, our_mac, withheld)
+    if frame[12:22] not in _REQUEST_HEADERS or vlan:
+        return _not_a_plain_request(frame, addresses, our_mac, withheld, vlan)
     eth_dst, eth_src, sha, spa, tpa = _ADDRESS_FIELDS.unpack_from(frame)
     if eth_src == our_mac:
         return Drop.OWN_FRAME
@@ -115,21 +123,29 @@ def decide(
 
 
 def _not_a_plain_request(
-    frame: bytes, addresses: AddressSet, our_mac: bytes, withheld: Mapping[int, Drop]
+    frame: bytes, addresses: AddressSet, our_mac: bytes, withheld: Mapping[int, Drop], vlan: int
 ) -> bytes | Drop:
-    """Decide a frame whose bytes 12-21 are not an untagged Ethernet/IPv4 ARP request's."""
+    """Decide a frame that is tagged, not an Ethernet/IPv4 ARP request, or on a link that answers on a VLAN."""
     tpid, tci = _VLAN_TAG.unpack_from(frame, 12)
     if tpid in _TAG_TYPES:
         # Priority tags (VLAN ID 0) are read past, as many as there are (a loop: no recursion depth to exhaust);
-        # the frame inside is decided, and answered untagged, as the kernel does.
+        # the frame inside is decided as an untagged one.
         while tpid in _TAG_TYPES:
-            if tci & _VLAN_ID_MASK:
-                return Drop.OTHER_VLAN
+            vid = tci & _VLAN_ID_MASK
+            if vid:
+                if vid != vlan:
+                    return Drop.OTHER_VLAN
+                outcome = decide(frame[:12] + frame[12 + _TAG_LEN :], addresses, our_mac, withheld)
+                if outcome.__class__ is Drop:
+                    return outcome
+                return outcome[:12] + _VLAN_TAG.pack(tpid, vid) + outcome[12:]
             frame = frame[:12] + frame[12 + _TAG_LEN :]
             if len(frame) < 12 + _TAG_LEN:
                 return Drop.TRUNCATED
             tpid, tci = _VLAN_TAG.unpack_from(frame, 12)
-        return decide(frame, addresses, our_mac, withheld)
+        return decide(frame, addresses, our_mac, withheld, vlan)
+    if vlan:
+        return Drop.OTHER_VLAN  # untagged (or priority-tagged): the parent's own network, not this VLAN
     _dst, _src, ethertype, htype, ptype, hlen, plen, _op, *_ = ARP_FRAME.unpack_from(frame)
     if (
         ethertype != ETHERTYPE_ARP

@@ -9,14 +9,32 @@ from __future__ import annotations
 
 from arpresponder.engines import bpf
 
+ANCILLARY = bpf.SKF_AD_OFF & 0xFFFFFFFF  # loads at or above this offset read metadata
 
-def run(program: list[bpf.Instruction], frame: bytes) -> int:
-    """What the program returns for frame (0: drop; else bytes to keep)."""
+
+def run(program: list[bpf.Instruction], frame: bytes, vlan_tci: int | None = None) -> int:
+    """What the program returns for frame (0: drop; else bytes to keep).
+
+    frame: as the kernel's filter sees it, untagged; vlan_tci: the tag the
+    kernel took out of it, if any (what SKF_AD_VLAN_TAG* loads read).
+    """
     a = 0
     pc = 0
     for _ in range(len(program) + 1):  # classic BPF jumps only forward: one pass is enough
         insn = program[pc]
-        if insn.code in (bpf.BPF_LD | bpf.BPF_H | bpf.BPF_ABS, bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS):
+        if insn.code == bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS and insn.k >= ANCILLARY:
+            field = insn.k - ANCILLARY
+            if field == bpf.SKF_AD_VLAN_TAG_PRESENT:
+                a = int(vlan_tci is not None)
+            elif field == bpf.SKF_AD_VLAN_TAG:
+                a = vlan_tci or 0
+            else:
+                raise NotImplementedError(f"ancillary field {field}")
+            pc += 1
+        elif insn.code == bpf.BPF_ALU | bpf.BPF_AND | bpf.BPF_K:
+            a &= insn.k
+            pc += 1
+        elif insn.code in (bpf.BPF_LD | bpf.BPF_H | bpf.BPF_ABS, bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS):
             size = 2 if insn.code & bpf.BPF_H else 4
             if insn.k + size > len(frame):
                 return 0

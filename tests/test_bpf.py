@@ -172,3 +172,29 @@ def test_kernel_runs_the_largest_span_filter_on_the_wire(lab):
     stream = [request(tpa=f"198.51.100.{n}") for n in range(12)]
     stream.append(request(tpa="198.51.100.4")[:41])  # in the set, but too short to be sure
     assert through_the_kernel(lab, program, stream) == [stream[n] for n in (0, 1, 4, 5, 8, 9)]
+
+
+vlan_ids = st.integers(1, 4094)
+
+
+@given(
+    vlan=st.one_of(st.just(0), vlan_ids),
+    siblings=st.lists(vlan_ids, max_size=bpf.MAX_SIBLING_VLANS, unique=True),
+    tci=st.one_of(st.none(), st.integers(0, 0xFFFF)),
+)
+def test_a_vlan_prefix_lets_through_exactly_its_vlans_frames(vlan, siblings, tci):
+    assume(vlan not in siblings)
+    program = bpf.vlan_prefix(vlan, tuple(siblings) if not vlan else ()) + PROGRAM
+    vid = None if tci is None else tci & 0x0FFF
+    # vlan 0: untagged and priority-tagged frames, and tags of VLANs nobody answers on (counted as other-vlan).
+    expected = (vid == vlan) if vlan else (vid is None or vid not in siblings)
+    assert (bpf_vm.run(program, request(), vlan_tci=tci) != 0) == expected
+
+
+def test_no_prefix_when_there_is_nothing_to_sort_out():
+    assert bpf.vlan_prefix(0, ()) == []
+
+
+def test_too_many_sibling_vlans_are_refused():
+    with pytest.raises(bpf.ProgramTooLarge):
+        bpf.vlan_prefix(0, tuple(range(1, bpf.MAX_SIBLING_VLANS + 2)))

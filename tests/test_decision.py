@@ -1,5 +1,7 @@
 """decide(), row by row from the decision table, and on arbitrary bytes."""
 
+import struct
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -108,3 +110,18 @@ def test_tagged_arbitrary_bytes_never_raise(tci, tpid, body):
     assert isinstance(outcome, (bytes, Drop))
     if tci & 0x0FFF and len(frame) >= 42:  # shorter is truncated, whatever its tag
         assert outcome == Drop.OTHER_VLAN
+
+
+@pytest.mark.parametrize("tpid", [0x8100, 0x88A8])
+def test_a_vlan_link_answers_its_vlan_tagged_as_a_kernel_vlan_device(tpid):
+    reply = decide(tagged(request(), (5 << 13) | 100, tpid), ADDRESSES, OURS, vlan=100)
+    assert reply[12:16] == struct.pack("!HH", tpid, 100)  # same TPID, VLAN 100, priority 0
+    assert untagged(reply) == decide(request(), ADDRESSES, OURS)
+    assert decide(tagged(request(spa=ALSO_OURS), 100, tpid), ADDRESSES, OURS, vlan=100) == Drop.CONFLICT
+
+
+@pytest.mark.parametrize(
+    "frame", [request(), tagged(request(), 10), tagged(request(), 6 << 13)], ids=["untagged", "vlan 10", "priority"]
+)
+def test_a_vlan_link_leaves_every_other_frame_to_others(frame):
+    assert decide(frame, ADDRESSES, OURS, vlan=100) == Drop.OTHER_VLAN

@@ -16,13 +16,19 @@ from ..addrset import AddressSet
 from ..codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REQUEST
 
 # Opcode parts, from <linux/bpf_common.h>.
-BPF_LD, BPF_JMP, BPF_RET = 0x00, 0x05, 0x06
+BPF_LD, BPF_ALU, BPF_JMP, BPF_RET = 0x00, 0x04, 0x05, 0x06
+BPF_AND = 0x50
 BPF_W, BPF_H = 0x00, 0x08  # word (32 bits), half word (16 bits)
 BPF_ABS = 0x20  # at an absolute offset in the frame
 BPF_JA, BPF_JEQ, BPF_JGT, BPF_JGE = 0x00, 0x10, 0x20, 0x30  # JGT/JGE compare unsigned
 BPF_K = 0x00  # against a constant
 
 SO_ATTACH_FILTER = 26
+# Ancillary loads, from <linux/filter.h>: a load at SKF_AD_OFF + field reads the frame's metadata, not its bytes.
+SKF_AD_OFF = -0x1000
+SKF_AD_VLAN_TAG = 44  # the VLAN TCI the kernel took out of the frame (our program sees the frame untagged)
+SKF_AD_VLAN_TAG_PRESENT = 48  # 1 if it did
+VLAN_ID_MASK = 0x0FFF
 BPF_MAXINSNS = 4096  # the kernel's limit on one classic program
 MAX_JUMP = 255  # conditional jump offsets are 8 bits; `ja` takes 32
 
@@ -53,6 +59,15 @@ def load_half(offset: int) -> Instruction:
 def load_word(offset: int) -> Instruction:
     """A = the big-endian 32-bit word at offset: an IPv4 address reads as our integer form."""
     return Instruction(BPF_LD | BPF_W | BPF_ABS, 0, 0, offset)
+
+
+def load_ancillary(field: int) -> Instruction:
+    """A = one of the frame's metadata words (SKF_AD_*), e.g. its VLAN tag."""
+    return Instruction(BPF_LD | BPF_W | BPF_ABS, 0, 0, (SKF_AD_OFF + field) & 0xFFFFFFFF)
+
+
+def and_constant(k: int) -> Instruction:
+    return Instruction(BPF_ALU | BPF_AND | BPF_K, 0, 0, k)
 
 
 def jump_if_equal(k: int, jt: int, jf: int) -> Instruction:
@@ -151,6 +166,44 @@ def _span_tree(spans: list[tuple[int, int]], starts: list[int], lo: int, hi: int
     if len(below) <= MAX_JUMP:
         return [jump_if_at_least(starts[mid], len(below), 0), *below, *above]
     return [jump_if_at_least(starts[mid], 0, 1), jump(len(below)), *below, *above]
+
+
+MAX_SIBLING_VLANS = 250  # VLANs a parent's untagged filter can step aside for with short jumps
+
+
+def vlan_prefix(vlan: int, sibling_vlans: tuple[int, ...] = ()) -> list[Instruction]:
+    """Instructions to run before a filter, so that it sees only the frames of one VLAN of the interface.
+
+    vlan: the VLAN ID the socket answers on (tagged frames, on the parent),
+    or 0 for the parent's untagged frames; then sibling_vlans are the IDs
+    other sockets answer on, which this one must not see (a tag for any
+    other VLAN still passes, to be counted as other-vlan). The tag is read
+    from the frame's metadata: the kernel has moved it out of the bytes
+    before the filter runs. Empty when there is nothing to sort out.
+    """
+    if not vlan and not sibling_vlans:
+        return []
+    if vlan:
+        return [
+            load_ancillary(SKF_AD_VLAN_TAG_PRESENT),
+            jump_if_equal(0, 3, 0),  # untagged: not this VLAN's
+            load_ancillary(SKF_AD_VLAN_TAG),
+            and_constant(VLAN_ID_MASK),
+            jump_if_equal(vlan, 1, 0),
+            ret(REJECT),
+        ]
+    if len(sibling_vlans) > MAX_SIBLING_VLANS:
+        raise ProgramTooLarge(f"{len(sibling_vlans)} VLANs on one parent; at most {MAX_SIBLING_VLANS}")
+    n = len(sibling_vlans)
+    return [
+        load_ancillary(SKF_AD_VLAN_TAG_PRESENT),
+        jump_if_equal(0, n + 4, 0),  # untagged: ours
+        load_ancillary(SKF_AD_VLAN_TAG),
+        and_constant(VLAN_ID_MASK),
+        *(jump_if_equal(vid, n - i, 0) for i, vid in enumerate(sibling_vlans)),  # a sibling's: reject
+        jump(1),
+        ret(REJECT),
+    ]
 
 
 def assemble(program: list[Instruction]) -> bytes:
