@@ -137,11 +137,11 @@ def test_without_cap_net_raw(lab, engine):
     result = cli(
         "run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw
     )
-    assert_user_error(result, 1, r"needs CAP_NET_RAW")
+    assert_user_error(result, 1, r"needs CAP_NET_RAW; it is not in this process.s bounding set")
     result = cli(
         "announce", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw
     )
-    assert_user_error(result, 1, r"needs CAP_NET_RAW")
+    assert_user_error(result, 1, r"needs CAP_NET_RAW; it is not in this process.s bounding set")
 
 
 @pytest.mark.wire
