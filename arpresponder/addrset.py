@@ -42,17 +42,17 @@ from operator import and_, gt, le, lshift, lt, or_, rshift, sub
 from typing import NamedTuple
 
 from .codec import AddressSyntaxError, format_ipv4, format_mac, is_multicast_mac, parse_ipv4, parse_mac
-from .errors import ConfigError
+from .errors import ConfigError, quote
 
 _MAX_IP = 0xFFFFFFFF
 _MISSING = object()
 
 
 class AddressError(ConfigError):
-    """A token that is not a usable address specification; the message names the token."""
+    """A token that is not a usable address specification; the message quotes (a short prefix of) the token."""
 
     def __init__(self, token: str, problem: str):
-        super().__init__(f"{token!r}: {problem}")
+        super().__init__(f"{quote(token)}: {problem}")
         self.token = token
         self.problem = problem
         self.index: int | None = None  # set by AddressSet.parse when the token itself is bad: its place in the input
@@ -99,7 +99,7 @@ def parse_token(token: str) -> Spec:
     """One token → Spec, or AddressError naming the token."""
     try:  # A plain address, the common case in large sets, first and cheaply.
         ip = int.from_bytes(socket.inet_pton(socket.AF_INET, token), "big")
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL, or a surrogate from an undecodable byte
         pass
     else:
         if is_refused(ip):
@@ -127,11 +127,14 @@ def parse_token(token: str) -> Spec:
     return Spec(first, last, mac, exclude, token)
 
 
+_PREFIX_LENGTH = re.compile(r"[0-9]{1,2}")  # ASCII only: str.isdigit() takes '²' and other scripts' digits
+
+
 def _parse_span(text: str) -> tuple[int, int]:
     if "/" in text:
         base, _, bits = text.partition("/")
-        if not bits.isdigit() or not 0 <= int(bits) <= 32:
-            raise AddressSyntaxError(f"{bits!r} is not a prefix length (0-32)")
+        if not _PREFIX_LENGTH.fullmatch(bits) or not 0 <= int(bits) <= 32:
+            raise AddressSyntaxError(f"{quote(bits)} is not a prefix length (0-32)")
         prefixlen = int(bits)
         first = parse_ipv4(base)
         hostmask = (1 << (32 - prefixlen)) - 1
@@ -489,7 +492,7 @@ def _check_equal_size_conflicts(ranges: list[Spec]) -> None:
         group.sort(key=lambda s: s.first)
         for a, b in pairwise(group):
             if b.first <= a.last and a.mac != b.mac:
-                raise AddressError(b.token, f"overlaps {a.token!r}, as specific, with a different MAC")
+                raise AddressError(b.token, f"overlaps {quote(a.token)}, as specific, with a different MAC")
 
 
 def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None]]:
