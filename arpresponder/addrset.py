@@ -114,7 +114,8 @@ def parse_token(token: str) -> Spec:
         mac = parse_mac(mac_text.strip()) if has_mac else None
         first, last = _parse_span(text.strip())
     except AddressSyntaxError as e:
-        raise AddressError(token, str(e)) from None
+        # When the bad text is the whole token, the token is quoted once, not twice.
+        raise AddressError(token, e.problem if e.text == token.strip() else str(e)) from None
     if mac is not None:
         if exclude:
             raise AddressError(token, "an exclusion cannot carry a MAC")
@@ -134,19 +135,19 @@ def _parse_span(text: str) -> tuple[int, int]:
     if "/" in text:
         base, _, bits = text.partition("/")
         if not _PREFIX_LENGTH.fullmatch(bits) or not 0 <= int(bits) <= 32:
-            raise AddressSyntaxError(f"{quote(bits)} is not a prefix length (0-32)")
+            raise AddressSyntaxError(bits, "not a prefix length (0-32)")
         prefixlen = int(bits)
         first = parse_ipv4(base)
         hostmask = (1 << (32 - prefixlen)) - 1
         if first & hostmask:
             network = format_ipv4(first & ~hostmask & _MAX_IP)
-            raise AddressSyntaxError(f"host bits set in {text}; the block is {network}/{prefixlen}")
+            raise AddressSyntaxError(text, f"host bits set; the block is {network}/{prefixlen}")
         return first, first | hostmask
     if "-" in text:
         lo, _, hi = text.partition("-")
         first, last = parse_ipv4(lo.strip()), parse_ipv4(hi.strip())
         if first > last:
-            raise AddressSyntaxError(f"range {text} runs backwards")
+            raise AddressSyntaxError(text, "a range that runs backwards")
         return first, last
     ip = parse_ipv4(text)
     return ip, ip
@@ -209,8 +210,8 @@ def _from_bulk(tokens: list[str]) -> AddressSet | None:
         singles = dict.fromkeys(_ipv4s(plain))
         bounds_ips = _ipv4s(bounds) if dashed else []
         specs = [parse_token(token) for token in other]
-    except (OSError, AddressError):
-        return None
+    except (OSError, ValueError, AddressError):  # ValueError: a NUL in a token holding a newline, which
+        return None  # _tokens_with_other_chars, working line by line, cannot match to its token
     starts, ends = bounds_ips[0::2], bounds_ips[1::2]
     if not all(map(lt, starts, ends)):
         if not all(map(le, starts, ends)):

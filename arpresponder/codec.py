@@ -87,7 +87,15 @@ def gratuitous_frames(mac: bytes, ip: int, eth_src: bytes) -> tuple[bytes, bytes
 
 
 class AddressSyntaxError(ValueError):
-    """Text that is not a MAC or IPv4 address in the form we accept."""
+    """Text that is not a MAC or IPv4 address in the form we accept: `text`, and what is wrong with it in words.
+
+    The message quotes (a short prefix of) text: `'198.51.100.300': not an IPv4 address`.
+    """
+
+    def __init__(self, text: str, problem: str):
+        super().__init__(f"{quote(text)}: {problem}")
+        self.text = text
+        self.problem = problem
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}")
@@ -99,7 +107,7 @@ def parse_mac(text: str) -> bytes:
     Strict: six pairs of ASCII hex digits, nothing else (int() alone would take " a", "+a" or Arabic-Indic digits).
     """
     if not _MAC.fullmatch(text):
-        raise AddressSyntaxError(f"{quote(text)} is not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)")
+        raise AddressSyntaxError(text, "not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)")
     return bytes.fromhex(text.replace("-", "").replace(":", ""))
 
 
@@ -112,7 +120,7 @@ def parse_ipv4(text: str) -> int:
     try:
         return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
     except (OSError, ValueError):  # ValueError: a NUL, or a surrogate from an undecodable byte, in the text
-        raise AddressSyntaxError(f"{quote(text)} is not an IPv4 address") from None
+        raise AddressSyntaxError(text, "not an IPv4 address") from None
 
 
 def format_ipv4(ip: int) -> str:
