@@ -45,7 +45,7 @@ app.add_typer(lab_app, name="lab")
 
 PCAP_MAX = 10_000  # frames --pcap writes unless --pcap-max says otherwise
 
-EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # typer shows these as the choices
+EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # --engine's values (options.one_of)
 
 
 # Options shared by the commands that take an address set. Every option that takes a number, a path or an

@@ -1,7 +1,7 @@
 """Command-line values, parsed and checked as typer reads them, and command-line errors as one line.
 
-Every option that takes a number, a path, an interface name or one of a few words gets one of these as its
-`parser=`:
+Every option that takes a number, a path, a name or one of a few words gets one of these as its `parser=`
+(`checked(rule)` makes one for any other text with a rule):
 
     duration: Annotated[float | None, typer.Option(metavar="SECONDS", parser=options.within(limits.DURATION))]
     stats_json: Annotated[Path | None, typer.Option(metavar="PATH", parser=options.path)]
@@ -24,7 +24,6 @@ from typing import TypeVar
 import typer
 
 from .errors import printable, quote
-from .lab.netns import lab_name_problem
 from .limits import Limit, interface_problem
 
 E = TypeVar("E", bound=Enum)
@@ -63,20 +62,27 @@ def path(text: str) -> Path:
     return Path(text)
 
 
-def interface(text: str) -> str:
-    """A parser for an interface name (limits.interface_problem)."""
-    problem = interface_problem(text)
-    if problem:
-        raise typer.BadParameter(f"{problem}, not {quote(text)}")
-    return text
+def checked(problem_of: Callable[[str], str | None]) -> Callable[[str], str]:
+    """A parser for text with a rule: `problem_of(text)` is None for good text, else what was expected in words,
+    which typer.BadParameter says with (a short prefix of) the text."""
+
+    def parse(text: str) -> str:
+        problem = problem_of(text)
+        if problem:
+            raise typer.BadParameter(f"{problem}, not {quote(text)}")
+        return text
+
+    return parse
 
 
-def lab_name(text: str) -> str:
-    """A parser for a lab name (lab.netns.lab_name_problem)."""
-    problem = lab_name_problem(text)
-    if problem:
-        raise typer.BadParameter(f"{problem}, not {quote(text)}")
-    return text
+def _lab_name_problem(name: str) -> str | None:
+    from .lab.netns import lab_name_problem  # the lab's module only for the lab's commands
+
+    return lab_name_problem(name)
+
+
+interface = checked(interface_problem)  # an interface name, as Linux takes them (limits.interface_problem)
+lab_name = checked(_lab_name_problem)  # a lab name (lab.netns.lab_name_problem)
 
 
 # --- typer's usage errors as one line ------------------------------------------------------------

@@ -302,6 +302,14 @@ def test_link_down_is_survived_and_a_vanished_interface_ends_the_run(lab, engine
 
 
 @pytest.mark.wire
+@pytest.mark.parametrize("option", ["--stats-json", "--pcap"])
+def test_an_output_path_that_cannot_be_written_is_one_line(lab, option):
+    result = cli("run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--duration", "5", option, "/nonexistent/out",
+                 ns=lab.responder_ns)  # fmt: skip
+    assert_user_error(result, 1, rf"{option} /nonexistent/out: No such file or directory")
+
+
+@pytest.mark.wire
 def test_duration_stops_by_itself(lab):
     start = time.monotonic()
     result = cli("run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--duration", "1", ns=lab.responder_ns)
