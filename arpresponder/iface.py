@@ -62,8 +62,7 @@ def interface_facts(name: str) -> InterfaceFacts:
     with _ipr() as ipr:
         indexes = ipr.link_lookup(ifname=name)
         if not indexes:
-            names = sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
-            raise InterfaceError(f"no interface named {name!r}; interfaces here: {', '.join(names)}")
+            raise InterfaceError(f"no interface named {name!r}; interfaces here: {', '.join(interface_names())}")
         link = ipr.get_links(indexes[0])[0]
         addresses = tuple(
             (parse_ipv4(a.get_attr("IFA_ADDRESS")), a["prefixlen"])
@@ -74,6 +73,12 @@ def interface_facts(name: str) -> InterfaceFacts:
     if link["ifi_type"] != ARPHRD_ETHER or mac is None or not any(mac):
         raise InterfaceError(f"{name} is not an Ethernet interface; ARP needs one (a veth, a NIC, a bridge)")
     return InterfaceFacts(name, indexes[0], mac, addresses, bool(link["flags"] & IFF_UP))
+
+
+def interface_names() -> list[str]:
+    """The interfaces of this network namespace, by name."""
+    with _ipr() as ipr:
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
 
 
 def broadcast_targets(addresses: AddressSet) -> dict[int, str]:

@@ -6,17 +6,13 @@ them, so is the decision, so are the counters.
 
 from __future__ import annotations
 
-import errno
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .addrset import AddressSet
-from .codec import ArpFrame, FrameError, format_ipv4, format_mac
+from .codec import ArpFrame, FrameError, format_ipv4, format_mac, vlan_tags
 from .decision import NOTHING_WITHHELD, Drop, decide
-from .engines import Engine
-from .errors import EngineError
 from .observe.stats import Stats
 
 log = logging.getLogger("arpresponder")
@@ -29,8 +25,9 @@ class Responder:
 
     def __init__(self, addresses: AddressSet, mac: bytes, stats: Stats, dry_run: bool = False,
                  on_batch: Callable[[list[bytes], list[bytes]], None] | None = None,
-                 withheld: Mapping[int, Drop] = NOTHING_WITHHELD):  # fmt: skip
+                 withheld: Mapping[int, Drop] = NOTHING_WITHHELD, vlan: int = 0):  # fmt: skip
         self.addresses = addresses
+        self.vlan = vlan  # the VLAN answered on, on the parent; 0: untagged frames
         self.mac = mac
         self.withheld = withheld  # addresses of the set not answered here, and why (decide's withheld)
         self.stats = stats
@@ -41,10 +38,10 @@ class Responder:
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
         replies: list[bytes] = []
         dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
-        addresses, mac, withheld = self.addresses, self.mac, self.withheld
+        addresses, mac, withheld, vlan = self.addresses, self.mac, self.withheld, self.vlan
         debug = log.isEnabledFor(logging.DEBUG)
         for frame in frames:
-            outcome = decide(frame, addresses, mac, withheld)
+            outcome = decide(frame, addresses, mac, withheld, vlan)
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
@@ -57,7 +54,7 @@ class Responder:
         self.stats.replied += len(replies)
         if dropped:
             self.stats.dropped.update(dropped)
-        self.stats.sketch_batch(frames)
+        self.stats.sketch_batch(frames, 4 if vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
         if self.dry_run:
             replies = []
         if self.on_batch is not None:
@@ -66,7 +63,7 @@ class Responder:
 
     def _warn_conflict(self, frame: bytes) -> None:
         self._warned_conflict = True
-        request = ArpFrame.from_bytes(frame)
+        request = ArpFrame.from_bytes(vlan_tags(frame)[1])  # decide() said CONFLICT: a well-formed request
         log.warning(
             "another host uses %s, an address in our set (it asked from %s); "
             "we do not answer it, and further cases are counted as 'conflict'",
@@ -76,41 +73,15 @@ class Responder:
 
 def describe(frame: bytes, outcome: bytes | Drop) -> str:
     """One log line for one decision."""
+    return (
+        f"drop {outcome}: {_text(frame)}" if isinstance(outcome, Drop) else f"reply {_text(outcome)} for {_text(frame)}"
+    )
+
+
+def _text(frame: bytes) -> str:
+    vlans, inner = vlan_tags(frame)
+    tagged = "".join(f" (vlan {vid})" for vid in vlans)
     try:
-        what = str(ArpFrame.from_bytes(frame))
+        return str(ArpFrame.from_bytes(inner)) + tagged
     except FrameError as e:
-        what = f"{len(frame)}-byte frame ({type(e).__name__}: {e})"
-    if isinstance(outcome, Drop):
-        return f"drop {outcome}: {what}"
-    return f"reply {ArpFrame.from_bytes(outcome)} for {what}"
-
-
-def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
-    """Answer until stop is set. Stats are brought up to date once per batch."""
-    stats = responder.stats
-    while not stop.is_set():
-        try:
-            frames = engine.receive_batch(POLL_INTERVAL)
-        except OSError as e:
-            _survive_receive_error(engine.interface, e)
-            continue
-        if frames:
-            replies = responder.handle_batch(frames)
-            if replies:
-                sent = engine.send_batch(replies)
-                stats.sent += sent
-                stats.send_errors += len(replies) - sent
-        drops = engine.kernel_drops()
-        if drops is not None:
-            stats.kernel_drops = (stats.kernel_drops or 0) + drops
-
-
-def _survive_receive_error(interface: str, error: OSError) -> None:
-    """A link that goes down is reported, and works again when up; other errors end the run.
-
-    (An interface deleted or replaced is the engine's InterfaceGone, which
-    is not an OSError and ends the run too.)
-    """
-    if error.errno != errno.ENETDOWN:
-        raise EngineError(f"receiving on {interface} failed: {error.strerror or error}") from None
-    log.warning("%s went down; answering again once it is up", interface)
+        return f"{len(frame)}-byte frame{tagged} ({type(e).__name__}: {e})"

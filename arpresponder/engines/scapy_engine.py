@@ -9,6 +9,7 @@ scapy packet is dissected or built on the way.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from collections.abc import Iterable
@@ -77,6 +78,26 @@ class ScapyEngine:
         """As PacketEngine.accept_unicast_macs (Linux); elsewhere nothing."""
         if self._unicast is not None:
             self._unicast.set(macs)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def take(self) -> list[bytes]:
+        """Frames waiting now, up to MAX_BATCH."""
+        return self.receive_batch(0)
+
+    def check(self) -> None:
+        """Raise the pending receive error, if any (see PacketEngine.check)."""
+        error, self._error = self._error, None
+        if error is None and self._linux_socket is not None:
+            code = self._linux_socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading it clears it
+            if code:
+                error = receive_error(self.interface, self.ifindex, OSError(code, os.strerror(code)))
+        if error is not None:
+            raise error
+
+    def replace_filter(self, target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans=()) -> None:
+        """Nothing to replace: this engine filters requests only, whatever the set (see kernel_filter)."""
 
     def receive_batch(self, timeout: float) -> list[bytes]:
         frames: list[bytes] = []
