@@ -70,6 +70,13 @@ METHOD = [
 ]
 
 
+FULL_NOTE = (
+    "One run on a 2-core virtual machine. Its scheduling moves results between runs (a p99 latency most of "
+    "all: one stall of a few ms sets it): compare the ratios within this run, and run again to see the spread."
+)
+QUICK_NOTE = "Quick run (--quick): few, short rungs."
+
+
 def _interrupted(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through every `with` and `finally`: floods, responders, the lab
 
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where RESULTS.md, results.json and the plot go (default: bench/ for a full run, "
                              "a new temporary directory for --quick)")  # fmt: skip
+    parser.add_argument("--note", metavar="TEXT", help="a line at the top of RESULTS.md saying what this run is")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: it builds network namespaces and veth pairs")
@@ -144,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"command": command, "when": when, "duration_s": time.monotonic() - started, "machine": machine(),
             "pinning": PINNING, "method": METHOD, "plan": plan.__dict__,
             "floor": {"command": floor_command} if floor else {"skipped": floor_command},
-            "note": "One run on a 2-core virtual machine. Its scheduling moves results between runs (a p99 latency "
-                    "most of all: one stall of a few ms sets it): compare the ratios within this run, and run again to "
-                    "see the spread." if not args.quick else "Quick run (--quick): few, short rungs."}  # fmt: skip
+            "note": " ".join(filter(None, [args.note, QUICK_NOTE if args.quick else FULL_NOTE]))}  # fmt: skip
     for line in write(out, to_json(results, extras, meta)):
         print(line)
     return 0

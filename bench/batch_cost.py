@@ -189,10 +189,10 @@ def markdown(rows: list[tuple[str, int, float, float]], command: str, note: str)
         "|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {kind} | {n} | {s:.0f} | {b:.0f} | {b / s:.2f} |" for kind, n, s, b in rows]
+    lines.append("")
     for kind in dict.fromkeys(kind for kind, *_ in rows):
         wins = [n for k, n, s, b in rows if k == kind and b < s]
         first = next((n for n in SIZES if all(m in wins for m in SIZES if m >= n)), None)
-        lines.append("")
         lines.append(f"- {kind}: the batch path is faster from N = {first} on" if first else f"- {kind}: never faster")
     return "\n".join(lines) + "\n"
 

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # iproute2: namespaces and veth for the lab; iputils-*, arp-scan, nmap: the real clients the demo and tests ask;
 # tcpdump: captures in tests; libpcap0.8: compiles the scapy engine's filter; python3-venv: the virtualenv;
 # netsniff-ng (trafgen): the bench's flood generator; farpd: a responder the bench measures against;
-# tmux: the terminal the live panel's test draws in.
-packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8 netsniff-ng farpd tmux"
+# gcc, libc6-dev: `cc` compiles the bench's userspace floor (bench/floor.c); tmux: the terminal the live panel's
+# test draws in.
+packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8 netsniff-ng farpd gcc libc6-dev tmux"
 command -v python3 >/dev/null 2>&1 || packages="$packages python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages="$packages python3-venv"
 

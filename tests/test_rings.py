@@ -3,8 +3,6 @@
 Small rings (64 slots), so that batches wrap around the end of the ring.
 """
 
-import select
-import socket
 import time
 
 import numpy as np
@@ -16,9 +14,10 @@ from arpresponder.decision import decide
 from arpresponder.engines import bpf
 from arpresponder.engines.linux import open_packet_socket, packet_socket_drops
 from arpresponder.engines.rings import RxBatch, RxRing, TxRing
-from arpresponder.lab.netns import PEER_IF, RESPONDER_IF
+from arpresponder.lab.netns import RESPONDER_IF
 
 from .frames import OURS, PEER, SET_TOKENS, request, rows, tagged, untagged
+from .wire import PeerPort
 
 pytestmark = pytest.mark.wire
 
@@ -26,43 +25,19 @@ SLOTS = 64
 ROWS = rows()
 
 
-class Peer:
-    """Raw sockets on p0: one sends frames, one receives every frame that arrives (ETH_P_ALL)."""
-
-    def __init__(self, lab):
-        with lab.inside(lab.peer_ns):
-            self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-            self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-        self.tx.bind((PEER_IF, 0))
-        self.rx.bind((PEER_IF, 0x0003))
-
-    def send(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            self.tx.send(frame)
-
-    def received(self, count: int, timeout: float = 2.0) -> list[bytes]:
-        """Frames that arrived at p0 from r0, until count have or the timeout."""
-        out: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        while len(out) < count and (left := deadline - time.monotonic()) > 0:
-            if select.select([self.rx], [], [], left)[0]:
-                data, address = self.rx.recvfrom(2048)
-                if address[2] != socket.PACKET_OUTGOING:
-                    out.append(data)
-        return out
-
-    def close(self) -> None:
-        self.tx.close()
-        self.rx.close()
+def send(port: PeerPort, frames: list[bytes]) -> None:
+    """Send frames from p0 back to back (the ring takes them as they come)."""
+    for frame in frames:
+        port.sock.send(frame)
 
 
 @pytest.fixture
 def rings(lab):
-    """(RxRing on r0 receiving ARP requests, TxRing on r0, Peer on p0, the RX ring's socket), closed afterwards."""
+    """(RxRing on r0 receiving ARP requests, TxRing on r0, a raw port on p0, the RX ring's socket), closed after."""
     with lab.inside(lab.responder_ns):
         rx_sock = open_packet_socket(RESPONDER_IF, bpf.arp_request_filter())
         tx_sock = open_packet_socket(RESPONDER_IF, None)
-    rx, tx, peer = RxRing(rx_sock, SLOTS), TxRing(tx_sock, SLOTS), Peer(lab)
+    rx, tx, peer = RxRing(rx_sock, SLOTS), TxRing(tx_sock, SLOTS), PeerPort(lab)
     yield rx, tx, peer, rx_sock
     rx.close()
     tx.close()
@@ -96,10 +71,10 @@ def test_take_array_gives_the_frames_take_gives_tags_put_back(rings):
     rx, _tx, peer, _sock = rings
     sent = [row.frame for row in ROWS if is_request(row.frame)]  # tagged ones and a 42-byte one among them
     assert any(untagged(frame) != frame for frame in sent) and any(len(frame) == 42 for frame in sent)
-    peer.send(sent)
+    send(peer, sent)
     batches = collect(lambda: rx.take_array(SLOTS), len(sent))
     from_array = [batch.frame(i) for batch in batches for i in range(len(batch))]
-    peer.send(sent)
+    send(peer, sent)
     from_take = collect(lambda: rx.take(SLOTS), len(sent))
     assert from_array == from_take
     assert from_array == sent  # byte for byte: veth pads nothing, and the tags the kernel took out are back
@@ -112,7 +87,7 @@ def test_take_array_wraps_around_the_ring_stops_at_the_limit_and_hands_slots_bac
     rx, _tx, peer, rx_sock = rings
     for round_ in range(3):  # 3 × 50 frames through 64 slots: every round wraps past the end somewhere
         sent = requests(50, first=round_ * 50)
-        peer.send(sent)
+        send(peer, sent)
         time.sleep(0.2)
         first = rx.take_array(20)
         assert len(first) == 20  # no more than asked, and the rest still there for the next call
@@ -128,10 +103,10 @@ def test_send_array_sends_each_row_in_order_and_wraps(rings):
         frames = [bytes(f) for f in requests(50, first=round_ * 50)]
         replies = np.array([np.frombuffer(f, dtype=np.uint8) for f in frames])
         assert tx.send_array(replies) == 50
-        assert peer.received(50) == frames
+        assert peer.collect() == frames
     short = np.array([np.frombuffer(f[:42], dtype=np.uint8) for f in requests(3)])  # rows' width is the frames' length
     assert tx.send_array(short) == 3
-    assert peer.received(3) == [f[:42] for f in requests(3)]
+    assert peer.collect() == [f[:42] for f in requests(3)]
     with pytest.raises(ValueError, match="do not fit"):
         tx.send_array(np.zeros((1, tx.max_frame + 1), dtype=np.uint8))
     assert tx.send_array(np.zeros((0, 60), dtype=np.uint8)) == 0
@@ -143,7 +118,7 @@ def test_a_batch_decided_on_the_ring_is_answered_as_decide_answers(rings):
     addresses = AddressSet.parse(SET_TOKENS)
     sent = [row.frame for row in ROWS] + [tagged(request(), 6 << 13), request(eth_dst=PEER)]
     expected = [outcome for frame in sent if isinstance(outcome := decide(frame, addresses, OURS), bytes)]
-    peer.send(sent)
+    send(peer, sent)
     time.sleep(0.3)
     batch = rx.take_array(SLOTS)
     decider = BatchDecider(addresses, OURS)
@@ -151,4 +126,4 @@ def test_a_batch_decided_on_the_ring_is_answered_as_decide_answers(rings):
     assert len(decision.replies) >= 8  # the common rows were answered by the batch path itself
     others, _drops = decider.settle(decision, batch.frame)
     assert tx.send_array(decision.replies) + tx.send(others) == len(expected)
-    assert sorted(peer.received(len(expected))) == sorted(expected)
+    assert sorted(peer.collect()) == sorted(expected)
