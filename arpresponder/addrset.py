@@ -42,17 +42,17 @@ from operator import and_, gt, le, lshift, lt, or_, rshift, sub
 from typing import NamedTuple
 
 from .codec import AddressSyntaxError, format_ipv4, format_mac, is_multicast_mac, parse_ipv4, parse_mac
-from .errors import ConfigError
+from .errors import ConfigError, quote
 
 _MAX_IP = 0xFFFFFFFF
 _MISSING = object()
 
 
 class AddressError(ConfigError):
-    """A token that is not a usable address specification; the message names the token."""
+    """A token that is not a usable address specification; the message quotes (a short prefix of) the token."""
 
     def __init__(self, token: str, problem: str):
-        super().__init__(f"{token!r}: {problem}")
+        super().__init__(f"{quote(token)}: {problem}")
         self.token = token
         self.problem = problem
         self.index: int | None = None  # set by AddressSet.parse when the token itself is bad: its place in the input
@@ -99,7 +99,7 @@ def parse_token(token: str) -> Spec:
     """One token → Spec, or AddressError naming the token."""
     try:  # A plain address, the common case in large sets, first and cheaply.
         ip = int.from_bytes(socket.inet_pton(socket.AF_INET, token), "big")
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL, or a surrogate from an undecodable byte
         pass
     else:
         if is_refused(ip):
@@ -114,7 +114,8 @@ def parse_token(token: str) -> Spec:
         mac = parse_mac(mac_text.strip()) if has_mac else None
         first, last = _parse_span(text.strip())
     except AddressSyntaxError as e:
-        raise AddressError(token, str(e)) from None
+        # When the bad text is the whole token, the token is quoted once, not twice.
+        raise AddressError(token, e.problem if e.text == token.strip() else str(e)) from None
     if mac is not None:
         if exclude:
             raise AddressError(token, "an exclusion cannot carry a MAC")
@@ -127,23 +128,26 @@ def parse_token(token: str) -> Spec:
     return Spec(first, last, mac, exclude, token)
 
 
+_PREFIX_LENGTH = re.compile(r"[0-9]{1,2}")  # ASCII only: str.isdigit() takes '²' and other scripts' digits
+
+
 def _parse_span(text: str) -> tuple[int, int]:
     if "/" in text:
         base, _, bits = text.partition("/")
-        if not bits.isdigit() or not 0 <= int(bits) <= 32:
-            raise AddressSyntaxError(f"{bits!r} is not a prefix length (0-32)")
+        if not _PREFIX_LENGTH.fullmatch(bits) or not 0 <= int(bits) <= 32:
+            raise AddressSyntaxError(bits, "not a prefix length (0-32)")
         prefixlen = int(bits)
         first = parse_ipv4(base)
         hostmask = (1 << (32 - prefixlen)) - 1
         if first & hostmask:
             network = format_ipv4(first & ~hostmask & _MAX_IP)
-            raise AddressSyntaxError(f"host bits set in {text}; the block is {network}/{prefixlen}")
+            raise AddressSyntaxError(text, f"host bits set; the block is {network}/{prefixlen}")
         return first, first | hostmask
     if "-" in text:
         lo, _, hi = text.partition("-")
         first, last = parse_ipv4(lo.strip()), parse_ipv4(hi.strip())
         if first > last:
-            raise AddressSyntaxError(f"range {text} runs backwards")
+            raise AddressSyntaxError(text, "a range that runs backwards")
         return first, last
     ip = parse_ipv4(text)
     return ip, ip
@@ -206,8 +210,8 @@ def _from_bulk(tokens: list[str]) -> AddressSet | None:
         singles = dict.fromkeys(_ipv4s(plain))
         bounds_ips = _ipv4s(bounds) if dashed else []
         specs = [parse_token(token) for token in other]
-    except (OSError, AddressError):
-        return None
+    except (OSError, ValueError, AddressError):  # ValueError: a NUL in a token holding a newline, which
+        return None  # _tokens_with_other_chars, working line by line, cannot match to its token
     starts, ends = bounds_ips[0::2], bounds_ips[1::2]
     if not all(map(lt, starts, ends)):
         if not all(map(le, starts, ends)):
@@ -489,7 +493,7 @@ def _check_equal_size_conflicts(ranges: list[Spec]) -> None:
         group.sort(key=lambda s: s.first)
         for a, b in pairwise(group):
             if b.first <= a.last and a.mac != b.mac:
-                raise AddressError(b.token, f"overlaps {a.token!r}, as specific, with a different MAC")
+                raise AddressError(b.token, f"overlaps {quote(a.token)}, as specific, with a different MAC")
 
 
 def _most_specific_wins(ranges: list[Spec]) -> list[tuple[int, int, bytes | None]]:

@@ -24,20 +24,12 @@ log = logging.getLogger("arpresponder")
 
 @dataclass(frozen=True)
 class AnnounceSettings:
+    """How to pace announcements. The ranges each value must lie in are limits.ANNOUNCE_*; the CLI and the config
+    reader check them, as they read the values."""
+
     count: int = 2  # rounds (RFC 5227: ANNOUNCE_NUM)
     interval: float = 2.0  # seconds between rounds (RFC 5227: ANNOUNCE_INTERVAL)
     rate: float = 1000.0  # frames per second, at most
-
-    def problems(self) -> list[str]:
-        """What is wrong with these settings, in words naming the option."""
-        out = []
-        if self.count < 1:
-            out.append(f"count must be at least 1, not {self.count}")
-        if self.interval < 0:
-            out.append(f"interval must not be negative, not {self.interval}")
-        if not self.rate > 0:
-            out.append(f"rate must be more than 0 frames/s, not {self.rate}")
-        return out
 
 
 def announce(

@@ -16,12 +16,13 @@ from typing import Annotated
 
 import typer
 
+from . import limits, options
 from .addrset import AddressSet
 from .announce import AnnounceSettings, announce
 from .codec import format_mac
 from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
-from .errors import ConfigError, UserError
+from .errors import ConfigError, UserError, printable
 from .observe.logs import LogFormat, keep_events, setup_logging
 
 log = logging.getLogger("arpresponder")
@@ -44,12 +45,17 @@ app.add_typer(lab_app, name="lab")
 
 PCAP_MAX = 10_000  # frames --pcap writes unless --pcap-max says otherwise
 
-EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # typer shows these as the choices
+EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # --engine's values (options.one_of)
 
 
-# Options shared by the commands that take an address set.
+# Options shared by the commands that take an address set. Every option that takes a number, a path or an
+# interface name has a `parser=` from options.py: it checks the value as typer reads it, and a bad one ends
+# in one error line naming the option (options.error_line, main()).
 InterfaceOpt = Annotated[
-    str | None, typer.Option("--interface", "-i", metavar="IFACE", help="Ethernet interface to answer on.")
+    str | None,
+    typer.Option(
+        "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ethernet interface to answer on."
+    ),
 ]
 IpOpt = Annotated[
     list[str] | None,
@@ -62,15 +68,22 @@ IpOpt = Annotated[
 ]
 IpFileOpt = Annotated[
     list[Path] | None,
-    typer.Option("--ip-file", metavar="FILE", help="File of address tokens, one per line ('#' comments)."),
+    typer.Option(
+        "--ip-file", metavar="FILE", parser=options.path, help="File of address tokens, one per line ('#' comments)."
+    ),
 ]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", metavar="FILE", help="TOML config file (see README).")
+    Path | None,
+    typer.Option("--config", "-c", metavar="FILE", parser=options.path, help="TOML config file (see README)."),
 ]
 EngineOpt = Annotated[
     EngineName | None,
     typer.Option(
-        "--engine", "-e", metavar="ENGINE", help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux."
+        "--engine",
+        "-e",
+        metavar="ENGINE",
+        parser=options.one_of(EngineName),
+        help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux.",
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every decision (DEBUG).")]
@@ -79,22 +92,42 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every dec
 _PACE = AnnounceSettings()
 RoundsOpt = Annotated[
     int | None,
-    typer.Option(metavar="N", help=f"Announcement rounds (RFC 5227 announces twice). [default: {_PACE.count}]"),
+    typer.Option(
+        metavar="N",
+        parser=options.within(limits.ANNOUNCE_COUNT),
+        help=f"Announcement rounds (RFC 5227 announces twice), {limits.ANNOUNCE_COUNT.bounds()}. "
+        f"[default: {_PACE.count}]",
+    ),
 ]
 RoundGapOpt = Annotated[
-    float | None, typer.Option(metavar="SECONDS", help=f"Seconds between rounds. [default: {_PACE.interval:g}]")
+    float | None,
+    typer.Option(
+        metavar="SECONDS",
+        parser=options.within(limits.ANNOUNCE_INTERVAL),
+        help=f"Seconds between rounds, {limits.ANNOUNCE_INTERVAL.bounds()}. [default: {_PACE.interval:g}]",
+    ),
 ]
 FrameRateOpt = Annotated[
-    float | None, typer.Option(metavar="FPS", help=f"At most this many frames/s. [default: {_PACE.rate:g}]")
+    float | None,
+    typer.Option(
+        metavar="FPS",
+        parser=options.within(limits.ANNOUNCE_RATE),
+        help=f"At most this many frames/s, {limits.ANNOUNCE_RATE.bounds()}. [default: {_PACE.rate:g}]",
+    ),
 ]
 LogFormatOpt = Annotated[
     LogFormat,
-    typer.Option("--log-format", metavar="FORMAT", help="text for people, json for machines (one object a line)."),
+    typer.Option(
+        "--log-format",
+        metavar="FORMAT",
+        parser=options.one_of(LogFormat),
+        help="text for people, json for machines (one object a line).",
+    ),
 ]
 ControlSocketOpt = Annotated[
     Path | None,
     typer.Option(
-        "--control-socket", metavar="PATH",
+        "--control-socket", metavar="PATH", parser=options.path,
         help="Control socket for `arpresponder stats`. [default: /run/arpresponder/IFACE.sock; "
         "/run/arpresponder/NETNS/IFACE.sock inside `ip netns exec NETNS`]",
     ),
@@ -153,15 +186,12 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _announce_settings(cfg: Config, count: int | None, interval: float | None, rate: float | None) -> AnnounceSettings:
-    settings = AnnounceSettings(
+    """The config's pace with the options on top; both were checked against limits.py as they were read."""
+    return AnnounceSettings(
         count=cfg.announce.count if count is None else count,
         interval=cfg.announce.interval if interval is None else interval,
         rate=cfg.announce.rate if rate is None else rate,
     )
-    problems = settings.problems()
-    if problems:
-        raise ConfigError(f"announce {problems[0]}")
-    return settings
 
 
 @app.command()
@@ -181,7 +211,12 @@ def run(
         bool | None, typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds.", min=0)
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            parser=options.within(limits.DURATION),
+            help=f"Stop after this many seconds, {limits.DURATION.bounds()} (a year).",
+        ),
     ] = None,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = LogFormat.text,
@@ -189,20 +224,36 @@ def run(
         bool, typer.Option("--live", help="Full-screen live panel: counters, rates, drops, top IPs, events.")
     ] = False,
     stats_interval: Annotated[
-        float | None, typer.Option(metavar="SECONDS", help="Log a stats line every SECONDS. [default: never]")
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            parser=options.within(limits.STATS_INTERVAL),
+            help=f"Log a stats line every SECONDS, {limits.STATS_INTERVAL.bounds()}. [default: never]",
+        ),
     ] = None,
     stats_json: Annotated[
-        Path | None, typer.Option(metavar="PATH", help="Write a JSON snapshot to PATH every second and at exit.")
+        Path | None,
+        typer.Option(
+            metavar="PATH", parser=options.path, help="Write a JSON snapshot to PATH every second and at exit."
+        ),
     ] = None,
     control_socket: ControlSocketOpt = None,
     metrics: Annotated[
         str | None, typer.Option(metavar="HOST:PORT", help="Serve Prometheus metrics at http://HOST:PORT/metrics.")
     ] = None,
     pcap: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="Write the requests handled and the replies to a pcap file.")
+        Path | None,
+        typer.Option(
+            metavar="FILE", parser=options.path, help="Write the requests handled and the replies to a pcap file."
+        ),
     ] = None,
     pcap_max: Annotated[
-        int | None, typer.Option(metavar="N", help=f"Stop capturing after N frames. [default: {PCAP_MAX}]")
+        int | None,
+        typer.Option(
+            metavar="N",
+            parser=options.within(limits.PCAP_MAX),
+            help=f"Stop capturing after N frames, {limits.PCAP_MAX.bounds()}. [default: {PCAP_MAX}]",
+        ),
     ] = None,
     share_interface: Annotated[
         bool,
@@ -288,7 +339,8 @@ def run(
 
 def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, stats_interval: float | None,
                             metrics: str | None, pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
-    """Bad values, and combinations that cannot do what they say, are errors before anything starts."""
+    """Combinations that cannot do what they say are errors before anything starts (values are checked as typer
+    reads them)."""
     from .observe.metrics import parse_listen
 
     if metrics:
@@ -302,12 +354,8 @@ def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, st
                 raise ConfigError(
                     f"{option} writes log lines to stderr, which --live takes over: redirect it (2>run.log)"
                 )
-    if stats_interval is not None and not stats_interval > 0:
-        raise ConfigError(f"--stats-interval must be more than 0 seconds, not {stats_interval:g}")
     if pcap_max is not None and pcap is None:
         raise ConfigError("--pcap-max limits --pcap: give --pcap FILE too")
-    if pcap_max is not None and pcap_max < 1:
-        raise ConfigError(f"--pcap-max must be at least 1, not {pcap_max}")
 
 
 def _announce_in_background(eng, addresses, mac, settings, stop, stats, withheld) -> None:
@@ -361,7 +409,9 @@ def announce_command(
 
 @app.command()
 def check(
-    config_file: Annotated[Path | None, typer.Argument(metavar="[CONFIG]", help="TOML config file to check.")] = None,
+    config_file: Annotated[
+        Path | None, typer.Argument(metavar="[CONFIG]", parser=options.path, help="TOML config file to check.")
+    ] = None,
     ip: IpOpt = None,
     ip_file: IpFileOpt = None,
     show_all: Annotated[bool, typer.Option("--all", help="List every entry, not only the first 50.")] = False,
@@ -379,7 +429,7 @@ def check(
     addresses = _require_addresses(cfg)
     lines = addresses.describe()
     total = len(addresses)
-    typer.echo(f"{config_file or 'command line'}: valid")
+    typer.echo(f"{printable(str(config_file)) if config_file else 'command line'}: valid")
     if cfg.interface:
         try:
             facts = interface_facts(cfg.interface)
@@ -407,7 +457,10 @@ def check(
 @app.command("stats")
 def stats_command(
     interface: Annotated[
-        str | None, typer.Option("--interface", "-i", metavar="IFACE", help="Ask the instance answering on IFACE.")
+        str | None,
+        typer.Option(
+            "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ask the instance answering on IFACE."
+        ),
     ] = None,
     control_socket: ControlSocketOpt = None,
     as_json: Annotated[
@@ -417,7 +470,12 @@ def stats_command(
         bool, typer.Option("--watch", help="Keep printing (the live panel, or JSON lines) until Ctrl-C.")
     ] = False,
     interval: Annotated[
-        float | None, typer.Option(metavar="SECONDS", help="Seconds between updates with --watch. [default: 1]")
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            parser=options.within(limits.STATS_INTERVAL),
+            help=f"Seconds between updates with --watch, {limits.STATS_INTERVAL.bounds()}. [default: 1]",
+        ),
     ] = None,
 ) -> None:
     """Print the counters of a running `arpresponder run`, read through its control socket (as root).
@@ -439,8 +497,6 @@ def stats_command(
     if interval is not None and not watch:
         raise ConfigError("--interval sets the pace of --watch: give --watch too")
     interval = 1.0 if interval is None else interval
-    if not interval > 0:
-        raise ConfigError(f"--interval must be more than 0 seconds, not {interval:g}")
     if interface and control_socket:
         raise ConfigError("give --interface or --control-socket, not both: the socket names the instance")
     path = control_socket or control.find_socket(interface)
@@ -484,7 +540,9 @@ def _watch_panel(path: Path, interval: float) -> None:
 
 @lab_app.command("up")
 def lab_up(
-    name: Annotated[str, typer.Option(metavar="NAME", help="Lab name: prefix of both namespaces.")] = "arpr-lab",
+    name: Annotated[
+        str, typer.Option(metavar="NAME", parser=options.lab_name, help="Lab name: prefix of both namespaces.")
+    ] = "arpr-lab",
 ) -> None:
     """Create two namespaces joined by a veth pair, with documentation addresses, and print how to use them."""
     from .lab import netns as lab
@@ -507,7 +565,9 @@ def lab_up(
 
 @lab_app.command("down")
 def lab_down(
-    name: Annotated[str, typer.Option(metavar="NAME", help="Lab name given to `lab up`.")] = "arpr-lab",
+    name: Annotated[
+        str, typer.Option(metavar="NAME", parser=options.lab_name, help="Lab name given to `lab up`.")
+    ] = "arpr-lab",
 ) -> None:
     """Remove the lab's namespaces (and with them the veth pair and anything running there)."""
     from .lab import netns as lab
@@ -538,8 +598,25 @@ def demo(engine: EngineOpt = None) -> None:
 
 
 def main() -> None:
+    """The console script. Every user error, ours (UserError) or the command line's (typer's usage errors),
+    ends in one line, `arpresponder: error: …`, non-printable characters escaped, and its exit code: 2 for bad
+    input, 1 for an unusable environment. Bare `arpresponder` (or `lab`) prints the help, exit 2."""
     try:
-        app()
+        # standalone_mode=False: typer raises its errors instead of printing its three-line usage text; it
+        # returns the code of a typer.Exit (--help, the demo's failure, Ctrl-C as 130), None when a command ends.
+        code = app(standalone_mode=False)
     except UserError as e:
-        typer.echo(f"arpresponder: error: {e}", err=True)
-        sys.exit(e.exit_code)
+        _fail(printable(str(e)), e.exit_code)
+    except options.ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # no command given: the help is the answer, as before
+            e.show()
+            sys.exit(e.exit_code)
+        _fail(options.error_line(e), e.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    sys.exit(code or 0)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"arpresponder: error: {message}", err=True)
+    sys.exit(code)

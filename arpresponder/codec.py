@@ -8,9 +8,12 @@ the same layout and rejects what it cannot represent with a named error.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from dataclasses import dataclass
+
+from .errors import quote
 
 ETHERTYPE_ARP = 0x0806
 ETHERTYPE_IPV4 = 0x0800
@@ -84,20 +87,28 @@ def gratuitous_frames(mac: bytes, ip: int, eth_src: bytes) -> tuple[bytes, bytes
 
 
 class AddressSyntaxError(ValueError):
-    """Text that is not a MAC or IPv4 address in the form we accept."""
+    """Text that is not a MAC or IPv4 address in the form we accept: `text`, and what is wrong with it in words.
+
+    The message quotes (a short prefix of) text: `'198.51.100.300': not an IPv4 address`.
+    """
+
+    def __init__(self, text: str, problem: str):
+        super().__init__(f"{quote(text)}: {problem}")
+        self.text = text
+        self.problem = problem
+
+
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}")
 
 
 def parse_mac(text: str) -> bytes:
-    """`02:aa:bb:cc:dd:ee` (or with dashes) → 6 bytes."""
-    parts = text.replace("-", ":").split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
-        raise AddressSyntaxError(f"{text!r} is not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)")
-    try:
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise AddressSyntaxError(
-            f"{text!r} is not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)"
-        ) from None
+    """`02:aa:bb:cc:dd:ee` (or with dashes) → 6 bytes; AddressSyntaxError quoting (a prefix of) text otherwise.
+
+    Strict: six pairs of ASCII hex digits, nothing else (int() alone would take " a", "+a" or Arabic-Indic digits).
+    """
+    if not _MAC.fullmatch(text):
+        raise AddressSyntaxError(text, "not a MAC address (expected six hex bytes like 02:00:5e:00:53:01)")
+    return bytes.fromhex(text.replace("-", "").replace(":", ""))
 
 
 def format_mac(mac: bytes) -> str:
@@ -108,8 +119,8 @@ def parse_ipv4(text: str) -> int:
     """Dotted-quad IPv4 → 32-bit integer. Strict: no shorthand forms, no leading zeros."""
     try:
         return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
-    except OSError:
-        raise AddressSyntaxError(f"{text!r} is not an IPv4 address") from None
+    except (OSError, ValueError):  # ValueError: a NUL, or a surrogate from an undecodable byte, in the text
+        raise AddressSyntaxError(text, "not an IPv4 address") from None
 
 
 def format_ipv4(ip: int) -> str:

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arpresponder.addrset import REFUSED_TARGETS, AddressError, AddressSet, is_refused, refused_target, span_text
+from arpresponder.addrset import (
+    REFUSED_TARGETS,
+    AddressError,
+    AddressSet,
+    is_refused,
+    parse_token,
+    refused_target,
+    span_text,
+)
 from arpresponder.codec import format_ipv4, parse_ipv4, parse_mac
 
 OURS = parse_mac("02:00:00:00:00:01")
@@ -92,7 +100,7 @@ def test_equally_specific_overlap_with_different_macs_is_an_error():
         ("239.255.255.255", "multicast"),
         ("255.255.255.255", "limited broadcast"),
         ("0.0.0.0/0", "unspecified"),
-        ("198.51.100.5/24", "host bits set in 198.51.100.5/24; the block is 198.51.100.0/24"),
+        ("198.51.100.5/24", "'198.51.100.5/24': host bits set; the block is 198.51.100.0/24"),
         ("198.51.100.0/33", "not a prefix length"),
         ("198.51.100.0/", "not a prefix length"),
         ("198.51.100.300", "not an IPv4 address"),
@@ -333,3 +341,43 @@ def test_within_names_the_first_addresses_of_a_span(first, last, limit, expected
     addresses = AddressSet.parse(["198.51.100.5", "198.51.100.20-198.51.100.25", "198.51.200.1", "!198.51.100.30"])
     found = addresses.within(parse_ipv4(first), parse_ipv4(last), limit)
     assert [format_ipv4(ip) for ip in found] == expected
+
+
+# Any text at all, as a token or a list of them: a set, or an AddressError naming the token; never another
+# exception (a NUL, or a surrogate standing for a byte that was not UTF-8, made inet_pton raise ValueError).
+TOKEN_ISH = st.text(alphabet="0123456789./-!=:abcdefx \t\n\x00\udcff²٣", max_size=40)
+
+
+@given(st.one_of(TOKEN_ISH, st.text(max_size=40)))
+def test_any_token_is_a_spec_or_an_address_error(token):
+    try:
+        spec = parse_token(token)
+    except AddressError as e:
+        assert e.token == token
+    else:
+        assert 0 <= spec.first <= spec.last <= 0xFFFFFFFF
+
+
+@given(st.lists(st.one_of(TOKEN_ISH, st.sampled_from(["198.51.100.7", "198.51.100.0-198.51.100.9"])), max_size=8))
+def test_any_token_list_is_a_set_or_an_address_error(tokens):
+    try:
+        AddressSet.parse(tokens)
+    except AddressError as e:
+        assert e.index is None or tokens[e.index] == e.token
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("198.51.100.7\x00", r"^'198.51.100.7\\x00': not an IPv4 address$"),
+        ("198.51.100.7\udcff", r"^'198.51.100.7\\udcff': not an IPv4 address$"),
+        ("198.51.100.0/²", r"^'198.51.100.0/²': '²': not a prefix length"),
+        ("198.51.100.0/٣٢", r"'٣٢': not a prefix length"),  # int() would read Arabic-Indic 32
+        ("198.51.100.7=٠٢:aa:bb:cc:dd:ee", r"'٠٢:aa:bb:cc:dd:ee': not a MAC address"),
+        ("198.51.100.7=02:aa:bb:cc:dd: e", r"not a MAC address"),  # int(" e", 16) would read 14
+        ("x" * 100, r"^'x{40}'… \(100 characters\): not an IPv4 address$"),
+    ],
+)
+def test_odd_tokens_are_refused_and_quoted_short(token, message):
+    with pytest.raises(AddressError, match=message):
+        parse_token(token)

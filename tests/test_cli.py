@@ -67,21 +67,135 @@ def test_bad_config_file(tmp_path):
 
 
 def test_bad_announce_option():
-    assert_user_error(cli("announce", "-i", "x", "--ip", "198.51.100.7", "--rate", "0"), 2, r"rate must be more than 0")
+    result = cli("announce", "-i", "x", "--ip", "198.51.100.7", "--rate", "0")
+    assert_user_error(result, 2, r"--rate: expected a number of frames/s from 0.01 to 10000000, not '0'")
 
 
-def test_unknown_engine_is_a_usage_error():
-    result = cli("run", "-i", "r0", "--ip", "198.51.100.7", "--engine", "turbo")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "turbo" in result.stderr
+# One representative of each kind of bad value, on every command that reads it: a number out of its range or
+# not a number, a choice not offered, an interface or lab name that cannot be one, a command line typer
+# itself refuses. Each is one line naming the option, exit 2, before anything starts.
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--duration", "inf"], r"--duration: expected a number of seconds from 0 to 31536000, not 'inf'"),
+        (["run", "--duration", "abc"], r"--duration: expected a number of seconds .*, not 'abc'"),
+        (["run", "--duration", "nan"], r"--duration: expected .*, not 'nan'"),
+        (["run", "--announce-interval", "inf"], r"--announce-interval: expected a number of seconds from 0 to 86400"),
+        (["run", "--announce-rate", "1e-300"], r"--announce-rate: expected a number of frames/s from 0.01 to"),
+        (["run", "--announce-count", "1.5"], r"--announce-count: expected a whole number of rounds from 1 to 10000"),
+        (["run", "--announce-count", "9" * 5000], r"--announce-count: expected .*… \(5000 characters\)$"),
+        (["run", "--stats-interval", "0"], r"--stats-interval: expected a number of seconds from 0.1 to 86400"),
+        (["run", "--pcap", "x.pcap", "--pcap-max", "0"], r"--pcap-max: expected a whole number of frames from 1 to"),
+        (["stats", "--watch", "--interval", "inf"], r"--interval: expected a number of seconds from 0.1 to 86400"),
+        (["announce", "--count", "0"], r"--count: expected a whole number of rounds from 1 to 10000, not '0'"),
+        (["run", "--engine", "turbo"], r"--engine: expected one of auto, packet, scapy, not 'turbo'"),
+        (["run", "--log-format", "xml"], r"--log-format: expected one of text, json, not 'xml'"),
+        (["run", "-i", "a/b"], r"--interface: expected an interface name .*, not 'a/b'"),
+        (["stats", "-i", "x" * 16], r"--interface: expected an interface name \(1 to 15 bytes"),
+        (["lab", "up", "--name", "../x"], r"--name: expected a lab name .*, not '../x'"),
+        (["run", "--durtion", "1"], r"no such option: --durtion.*; see '.* run --help'$"),
+        (["nosuch"], r"no such command 'nosuch'; see '.* --help'$"),
+        (["run", "--duration"], r"option '--duration' requires an argument$"),
+        (["check", "a.toml", "b.toml"], r"got unexpected extra argument\(s\) \(b.toml\)"),
+    ],
+)
+def test_bad_command_line_is_one_line_naming_the_option(args, message):
+    assert_user_error(cli(*args), 2, message)
+
+
+def test_help_is_still_help():
+    assert cli("run", "--help").returncode == 0
+    bare = cli()  # no command: the help, as a usage error (exit 2), not an error line
+    assert bare.returncode == 2 and "Usage:" in bare.stderr + bare.stdout and "error:" not in bare.stderr
+
+
+def test_arguments_that_are_not_utf8_are_escaped_not_a_traceback():
+    """Python decodes such bytes to surrogates (surrogateescape); printed raw they would end in UnicodeEncodeError."""
+    cases = [
+        (["check", "--ip", "198.51.100.7\udcff"], r"--ip: '198.51.100.7\\udcff': .*not an IPv4 address"),
+        (["run", "-i", "r\udcff0", "--ip", "198.51.100.7"], r"--interface: expected an interface name.*'r\\udcff0'"),
+        (["run", "--\udcff"], r"no such option: --\\udcff"),
+        (["check", "/nonexistent/\udcff.toml"], r"cannot read config /nonexistent/\\udcff.toml: No such file"),
+    ]
+    for args, message in cases:
+        argv = [os.fsencode(arg) for arg in args]  # the bytes a shell would pass: 0xff where \udcff stands
+        result = subprocess.run([sys.executable, "-m", "arpresponder", *argv], capture_output=True, timeout=60,
+                                check=False)  # fmt: skip
+        stderr = result.stderr.decode("utf-8", "backslashreplace")
+        assert_user_error(subprocess.CompletedProcess(args, result.returncode, "", stderr), 2, message)
+
+
+# Every option that takes a path, given one that cannot be read: our one line, never typer's usage text.
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["check", "{dir}"], 2, r"cannot read config .*: Is a directory"),
+        (["run", "--config", "{dir}"], 2, r"cannot read config .*: Is a directory"),
+        (["check", "--ip-file", "{dir}"], 2, r"cannot read address file .*: Is a directory"),
+        (["check", "--ip-file", ""], 2, r"--ip-file: expected a file name, not ''"),
+        (["stats", "--control-socket", "{file}"], 1, r"nothing answers on .*not-a-socket"),
+    ],
+)
+def test_a_path_that_cannot_be_read_is_one_line(tmp_path, args, code, message):
+    (tmp_path / "not-a-socket").write_text("")
+    argv = [arg.format(dir=tmp_path, file=tmp_path / "not-a-socket") for arg in args]
+    assert_user_error(cli(*argv), code, message)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run the command as another user (CI runs as root)")
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["check", "{file}"], 2, r"cannot read config .*lab.toml: Permission denied"),
+        (["check", "--ip-file", "{file}"], 2, r"cannot read address file .*lab.toml: Permission denied"),
+        (["run", "-c", "{file}"], 2, r"cannot read config .*lab.toml: Permission denied"),
+        (["stats", "--control-socket", "{file}"], 1, r"permission denied on .*lab.toml"),
+        (["stats", "-i", "r0"], 1, r"no control socket at /run/arpresponder/"),  # the issue's "right" example
+    ],
+)
+def test_a_path_the_user_cannot_read_is_one_line(tmp_path, args, code, message):
+    """The issue's case: typer checked readability itself and printed its three-line usage text."""
+    path = tmp_path / "lab.toml"  # under pytest's tmp, mode 0700: another user cannot even reach it
+    path.write_text('addresses = ["198.51.100.7"]\n')
+    nobody = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+    assert_user_error(cli(*[arg.format(file=path) for arg in args], prefix=nobody), code, message)
+
+
+# The readers of operator text, one representative of each way a file can be wrong.
+@pytest.mark.parametrize(
+    ("config", "address_file", "message"),
+    [
+        (b"\xc1\x00binary\xff garbage", None, r"lab.toml:1: config is not UTF-8 text \(byte 0 is 0xc1\)"),
+        (b'addresses = ["198.51.100.7\\u0000"]', None, r"lab.toml:1 addresses\[0\]: '198.51.100.7\\x00'"),
+        (b'interface = "r\\u00000"', None, r"lab.toml:1: interface = 'r\\x000': expected an interface name"),
+        (b"a = " + b"[" * 1000 + b"]" * 1000, None, r"lab.toml:1: arrays and tables nested more than 16 deep"),
+        (b"a" + b".a" * 10000 + b" = 1", None, r"lab.toml:1: more than 8 dotted parts in a key"),
+        (b"[announce]\ninterval = inf", None, r"lab.toml:2: announce.interval = inf: expected a number of seconds"),
+        (b'address_files = ["more.txt"]', b"198.51.100.7\n\x00\n", r"more.txt:2: '\\x00': .*not an IPv4 address"),
+        (b'address_files = ["more.txt"]', b"198.51.100.7\n\xff\n", r"more.txt:2: address file is not UTF-8 text"),
+    ],
+)
+def test_bad_files_are_one_line_naming_file_and_line(tmp_path, config, address_file, message):
+    (tmp_path / "lab.toml").write_bytes(config)
+    if address_file is not None:
+        (tmp_path / "more.txt").write_bytes(address_file)
+    assert_user_error(cli("check", str(tmp_path / "lab.toml")), 2, message)
+
+
+def test_an_error_quotes_a_short_prefix_of_a_file_it_was_pointed_at(tmp_path):
+    """A config one user writes, checked by root, must not print what root can read (issue 8, item 22)."""
+    secret = "root:$y$j9T$0123456789abcdefghijkl$SECRETHASHSECRETHASHSECRETHASH:19000:0:99999:7:::"
+    (tmp_path / "shadow").write_text(f"{secret}\nsecond:line\n")
+    (tmp_path / "lab.toml").write_text(f'address_files = ["{tmp_path / "shadow"}"]\n')
+    result = cli("check", str(tmp_path / "lab.toml"))
+    assert_user_error(result, 2, rf"shadow:1: '{re.escape(secret[:40])}'… \({len(secret)} characters\): ")
+    assert "SECRETHASH" not in result.stderr and "second" not in result.stderr
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         (["--pcap-max", "5"], r"--pcap-max limits --pcap: give --pcap FILE too"),
-        (["--pcap", "x.pcap", "--pcap-max", "0"], r"--pcap-max must be at least 1, not 0"),
-        (["--stats-interval", "0"], r"--stats-interval must be more than 0 seconds"),
         (["--metrics", "9417"], r"--metrics '9417': give HOST:PORT"),
         (["--metrics", "127.0.0.1:99999"], r"port must be a number from 1 to 65535"),
         (["--metrics", "example.org:9417"], r"'example.org' is not an IP address"),
@@ -95,7 +209,7 @@ def test_bad_observability_options(options, message):
 def test_stats_without_a_running_instance(tmp_path):
     result = cli("stats", "--control-socket", str(tmp_path / "none.sock"))
     assert_user_error(result, 1, r"no control socket at .*none.sock: is arpresponder running")
-    assert_user_error(cli("stats", "--watch", "--interval", "0"), 2, r"--interval must be more than 0 seconds")
+    assert_user_error(cli("stats", "--watch", "--interval", "0"), 2, r"--interval: expected a number of seconds")
     assert_user_error(cli("stats", "--interval", "2"), 2, r"--interval sets the pace of --watch: give --watch too")
     both = cli("stats", "-i", "r0", "--control-socket", str(tmp_path / "x.sock"))
     assert_user_error(both, 2, r"give --interface or --control-socket, not both")
@@ -137,11 +251,11 @@ def test_without_cap_net_raw(lab, engine):
     result = cli(
         "run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw
     )
-    assert_user_error(result, 1, r"needs CAP_NET_RAW")
+    assert_user_error(result, 1, r"needs CAP_NET_RAW; it is not in this process.s bounding set")
     result = cli(
         "announce", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine, ns=lab.responder_ns, prefix=no_raw
     )
-    assert_user_error(result, 1, r"needs CAP_NET_RAW")
+    assert_user_error(result, 1, r"needs CAP_NET_RAW; it is not in this process.s bounding set")
 
 
 @pytest.mark.wire
@@ -185,6 +299,14 @@ def test_link_down_is_survived_and_a_vanished_interface_ends_the_run(lab, engine
     assert errors == ["arpresponder: error: r0 disappeared"]
     assert "Traceback" not in r.stderr and "WARNING:" not in r.stderr  # nor scapy's own noise
     assert "replies sent" in r.stdout
+
+
+@pytest.mark.wire
+@pytest.mark.parametrize("option", ["--stats-json", "--pcap"])
+def test_an_output_path_that_cannot_be_written_is_one_line(lab, option):
+    result = cli("run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--duration", "5", option, "/nonexistent/out",
+                 ns=lab.responder_ns)  # fmt: skip
+    assert_user_error(result, 1, rf"{option} /nonexistent/out: No such file or directory")
 
 
 @pytest.mark.wire

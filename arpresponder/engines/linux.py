@@ -12,6 +12,7 @@ import struct
 from collections.abc import Iterable
 
 from ..errors import EngineError
+from ..privileges import raise_net_raw, why_no_net_raw
 from . import bpf
 
 ETH_P_ALL = 0x0003  # every protocol: what the kernel's taps (tcpdump) see
@@ -42,12 +43,11 @@ def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) ->
     6.18). The filter rejects what is not ARP on the first test, in the
     kernel.
     """
+    raise_net_raw()
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except PermissionError:
-        raise EngineError(
-            "opening a raw socket needs CAP_NET_RAW: run as root, or give the capability to the Python binary"
-        ) from None
+        raise EngineError(f"opening a raw socket needs CAP_NET_RAW; {why_no_net_raw()}") from None
     try:
         if program:
             bpf.attach(sock, program)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from ..decision import Drop
 from ..errors import EngineError
+from ..privileges import raise_net_raw, why_no_net_raw
 from .linux import (
     SO_RCVBUFFORCE,
     UnicastMemberships,
@@ -48,11 +49,12 @@ class ScapyEngine:
         self.interface = interface
         self.ifindex = interface_index(interface)
         self._error: Exception | None = None  # a receive error to raise on the next call
+        raise_net_raw()
         try:
             # Not promiscuous: like the kernel, we answer what is sent to us or to everyone.
             self.sock = conf.L2socket(iface=interface, filter=BPF_FILTER if receive else None, promisc=False)
         except PermissionError:
-            raise EngineError("opening a raw socket needs CAP_NET_RAW: run as root") from None
+            raise EngineError(f"opening a raw socket needs CAP_NET_RAW; {why_no_net_raw()}") from None
         except Scapy_Exception as e:
             raise EngineError(
                 f"scapy cannot filter on {interface}: {e} (on Debian: apt-get install libpcap0.8)"

@@ -51,9 +51,22 @@ class LabError(UserError):
     """The lab could not be built, used or removed."""
 
 
+_LAB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def lab_name_problem(name: str) -> str | None:
+    """None if `name` can name a lab; else what a name may be. Its namespaces are files in /run/netns that
+    `ip netns list` prints for everyone on the machine: plain ASCII, as short as a hostname label."""
+    if _LAB_NAME.fullmatch(name):
+        return None
+    return "expected a lab name (up to 32 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
+        # surrogateescape: a namespace named with bytes that are not UTF-8 (not by us) must not end our listing
+        result = subprocess.run(["ip", *args], capture_output=True, text=True, errors="surrogateescape", timeout=30,
+                                check=False)  # fmt: skip
     except FileNotFoundError:
         raise LabError("the lab needs iproute2's `ip` command (apt-get install iproute2)") from None
     if check and result.returncode != 0:
