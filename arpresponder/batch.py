@@ -54,6 +54,9 @@ from .codec import (
 )
 from .decision import NOTHING_WITHHELD, Drop, decide
 
+# Below this many frames, decide() frame by frame is faster: numpy costs microseconds per operation whatever the
+# batch's size (bench/BATCH_COST.md: the batch path wins from 32-64 frames on, with the rings around it too).
+MIN_BATCH = 64
 REPLY = -1  # BatchDecision.codes: answered, its reply in BatchDecision.replies
 UNSURE = -2  # BatchDecision.codes: left to decide()
 DROPS = tuple(Drop)  # BatchDecision.codes ≥ 0: the index of the Drop reason here

@@ -89,8 +89,10 @@ def test_take_array_wraps_around_the_ring_stops_at_the_limit_and_hands_slots_bac
         sent = requests(50, first=round_ * 50)
         send(peer, sent)
         time.sleep(0.2)
+        assert rx.holds(50) and not rx.holds(51)
         first = rx.take_array(20)
         assert len(first) == 20  # no more than asked, and the rest still there for the next call
+        assert rx.holds(30) and not rx.holds(31)
         rest = collect(lambda: rx.take_array(SLOTS), 30)
         assert [first.frame(i) for i in range(20)] + [b.frame(i) for b in rest for i in range(len(b))] == sent
     assert len(rx.take_array(SLOTS)) == 0

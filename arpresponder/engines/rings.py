@@ -150,6 +150,16 @@ class RxRing(_Ring):
         """
         return _with_tag(self.ring, slot, word, frame)
 
+    def holds(self, count: int) -> bool:
+        """At least count frames wait (1 ≤ count ≤ the ring's size): one status word read, no copy.
+
+        The kernel fills slots in ring order, so the count-th slot from ours
+        being filled says the ones before it were handed out too (one still
+        being written on another CPU stops take_array short of it). For
+        choosing between take and take_array before taking.
+        """
+        return bool(self._status[self._offsets[(self._next + count - 1) % len(self._offsets)] >> 2] & TP_STATUS_USER)
+
     def take_array(self, limit: int) -> RxBatch:
         """Up to limit frames (at most the ring's size) as one array: copies of their slots, which go back to the kernel.
 
