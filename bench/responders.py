@@ -125,8 +125,7 @@ FLOOR_SOURCE = Path(__file__).resolve().parent / "floor.c"
 
 def compile_floor(directory: Path, log=print) -> tuple[Path | None, str]:
     """Compile bench/floor.c with `cc` into directory: (the binary, the command), or (None, why it is skipped)."""
-    compiler = shutil.which("cc")
-    if compiler is None:
+    if shutil.which("cc") is None:
         return None, "no C compiler (`cc`) on PATH: the userspace floor (bench/floor.c) is not measured"
     binary = directory / "floor"
     argv = ["cc", "-O2", "-Wall", "-o", str(binary), str(FLOOR_SOURCE)]
