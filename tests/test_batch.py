@@ -31,8 +31,6 @@ BASE = parse_ipv4("198.51.100.0")
 SPACE = [BASE + n for n in range(16)]
 OTHERS = [parse_ipv4(a) for a in ("0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255", "203.0.113.7", "192.0.2.2")]
 ROW_WIDTH = 64  # bytes of frame a row holds past its offset (a ring slot holds 62; tagged rows of the table are 64)
-
-
 BEFORE_THE_TARGET = (Drop.OWN_FRAME, Drop.BAD_SENDER, Drop.GRATUITOUS)  # decide()'s tests before the target's
 
 
