@@ -22,7 +22,7 @@ from .codec import format_mac
 from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
 from .errors import ConfigError, UserError
-from .observe.logs import LogFormat, keep_events, setup_logging
+from .observe.logs import LogFormat, flush_logging, keep_events, setup_logging
 
 log = logging.getLogger("arpresponder")
 
@@ -528,5 +528,6 @@ def main() -> None:
     try:
         app()
     except UserError as e:
+        flush_logging()  # the warnings logged before it come first
         typer.echo(f"arpresponder: error: {e}", err=True)
         sys.exit(e.exit_code)

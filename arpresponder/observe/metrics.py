@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Callable
 
 from ..errors import ConfigError, UserError
+from .stats import VIEW_DROPS
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -62,6 +63,9 @@ class StatsCollector:
         for reason in snap["filtered_in_kernel"]:
             filtered.add_metric([reason], 1)
         yield filtered
+        for view, unit in VIEW_DROPS.items():  # e.g. arpresponder_pcap_dropped_frames_total
+            doc = f"{unit.capitalize()} the {view} view gave up rather than wait (see the README)."
+            yield CounterMetricFamily(f"arpresponder_{view}_dropped_{unit}", doc, value=snap[f"{view}_dropped"])
         if snap["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
             yield CounterMetricFamily("arpresponder_kernel_drops", "Frames the kernel dropped for lack of buffer.",
                                       value=snap["kernel_drops"])  # fmt: skip
