@@ -3,7 +3,7 @@
 Views: the live panel, the periodic log line, the JSON snapshot file, the
 control socket, the Prometheus endpoint, and the pcap capture (the only one
 that sees frames, through the responder's per-batch hook). None of them can
-make the loop wait: what
+make the loop wait: the servers have their own thread and bounds, and what
 writes to a file, a pipe or stderr does it through a BoundedWorker; at exit
 each gets a bounded time (about a second) to finish, then is abandoned.
 """
@@ -84,8 +84,11 @@ class Observers:
     def _start_control_socket(self, path: Path | None) -> None:
         from . import control
 
+        tally = self.stats.view_drops.setdefault("control", control.control_dropped())
         try:
-            server = control.ControlServer(path or control.default_path(self.stats.interface), self.stats.snapshot)
+            server = control.ControlServer(
+                path or control.default_path(self.stats.interface), {"stats": self.stats.snapshot}, tally
+            )
         except control.ControlError as e:
             if path:
                 raise
@@ -95,12 +98,20 @@ class Observers:
         log.info("control socket: %s", server.path)
 
     def _start_metrics(self, listen: str) -> None:
-        from .metrics import serve_metrics
+        from .metrics import MetricsServer, exposure, metrics_dropped, parse_listen
 
-        server = serve_metrics(listen, self.stats.snapshot)
-        self._closers.append(server.server_close)  # runs after shutdown(): the port is freed
-        self._closers.append(server.shutdown)
+        server = MetricsServer(
+            listen, self.stats.snapshot, self.stats.view_drops.setdefault("metrics", metrics_dropped())
+        )
+        self._closers.append(server.close)
         log.info("metrics: http://%s/metrics", listen)
+        reach = exposure(parse_listen(listen)[0])
+        if reach:
+            log.warning(
+                "metrics: %s listens on %s: anyone who can connect reads the counters; "
+                "give 127.0.0.1:PORT to keep it on this host",
+                listen, reach,
+            )  # fmt: skip
 
     def close(self) -> None:
         """Stop every view, each within a bounded time; the last JSON snapshot is written after the loop's final counts."""
