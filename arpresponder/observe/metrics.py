@@ -114,12 +114,11 @@ class MetricsServer:
     def __init__(self, listen: str, snapshot: Callable[[], dict], dropped: Tally | None = None):
         host, port = parse_listen(listen)
         try:
-            from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+            from prometheus_client import CollectorRegistry
         except ImportError:
             raise UserError("--metrics needs prometheus-client: pip install 'arpresponder[metrics]'") from None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StatsCollector(snapshot))
-        self._generate, self._content_type = generate_latest, CONTENT_TYPE_LATEST
         try:
             listener = _listen(host, port)
         except OSError as e:
@@ -133,22 +132,28 @@ class MetricsServer:
         self._server = BoundedServer(listener, protocol, "metrics", dropped or metrics_dropped())
 
     def respond(self, request: bytes | None) -> bytes:
-        """The request's head (None: too long, or cut short) → the whole HTTP/1.0 response."""
-        if request is None:
-            return _http(400, b"request head too long or cut short\n")
-        parts = request.split(b"\r\n", 1)[0].split()
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
-            return _http(400, b"not an HTTP request\n")
-        method, target = parts[0], parts[1].split(b"?", 1)[0]
-        if method not in (b"GET", b"HEAD"):
-            return _http(405, b"GET or HEAD only\n", headers={"Allow": "GET, HEAD"})
-        if target not in (b"/metrics", b"/"):
-            return _http(404, b"the metrics are at /metrics\n")
-        body = self._generate(self.registry)
-        return _http(200, body, self._content_type, head_only=method == b"HEAD")
+        return http_response(request, self.registry)
 
     def close(self) -> None:
         self._server.close()
+
+
+def http_response(request: bytes | None, registry) -> bytes:
+    """A request's head (None: too long, or cut short) → the whole HTTP/1.0 response: the registry's metrics in
+    Prometheus' text format for GET or HEAD of /metrics (or /), else 400, 404 or 405 (RFC 9110)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    if request is None:
+        return _http(400, b"request head too long or cut short\n")
+    parts = request.split(b"\r\n", 1)[0].split()
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        return _http(400, b"not an HTTP request\n")
+    method, target = parts[0], parts[1].split(b"?", 1)[0]
+    if method not in (b"GET", b"HEAD"):
+        return _http(405, b"GET or HEAD only\n", headers={"Allow": "GET, HEAD"})
+    if target not in (b"/metrics", b"/"):
+        return _http(404, b"the metrics are at /metrics\n")
+    return _http(200, generate_latest(registry), CONTENT_TYPE_LATEST, head_only=method == b"HEAD")
 
 
 def _listen(host: str, port: int) -> socket.socket:

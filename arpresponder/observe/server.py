@@ -123,9 +123,9 @@ class BoundedServer:
                 continue  # the peer gave up before we accepted (ECONNABORTED): the next one
             sock.setblocking(False)
             if len(self._connections) >= self.protocol.max_connections:
+                self.dropped.add()
                 self._send_once(sock, self.protocol.busy)
                 sock.close()
-                self.dropped.add()
                 continue
             connection = _Connection(sock, time.monotonic() + self.protocol.deadline)
             self._connections.add(connection)
@@ -180,11 +180,11 @@ class BoundedServer:
 
     def _expire(self, now: float) -> None:
         late = [c for c in self._connections if c.deadline <= now]
+        self.dropped.add(len(late))  # counted before the peer sees the close
         for connection in late:
             if connection.response is None:
                 self._send_once(connection.sock, self.protocol.too_slow)
             self._drop(connection)
-        self.dropped.add(len(late))
         if self._accept_paused_until and now >= self._accept_paused_until:
             self._accept_paused_until = 0.0
             self._selector.register(self.listener, selectors.EVENT_READ)
