@@ -70,11 +70,16 @@ class RecentEvents(logging.Handler):
 
 
 class _QueueToWorker(logging.handlers.QueueHandler):
-    """Hands each record to a BoundedWorker; a full queue drops the record (counted), never waits."""
+    """Hands each record to a BoundedWorker; a full queue drops the record (counted), never waits.
+
+    The first record queued after a drop carries the number dropped since the
+    one before (`dropped_before`), so the writer notes the gap where it is.
+    """
 
     def __init__(self, worker: BoundedWorker):
         super().__init__(None)  # no queue: enqueue() is the worker's offer()
         self.worker = worker
+        self._noted = worker.dropped.total  # drops already noted (or from before this handler)
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         # The message is merged now (its arguments may change later, in this thread); the traceback is kept as
@@ -89,7 +94,10 @@ class _QueueToWorker(logging.handlers.QueueHandler):
         return record
 
     def enqueue(self, record: logging.LogRecord) -> None:
-        self.worker.offer(record)
+        dropped = self.worker.dropped.total
+        record.dropped_before = dropped - self._noted
+        if self.worker.offer(record):
+            self._noted = dropped
 
 
 class _StreamWriter:
@@ -110,15 +118,14 @@ class _StreamWriter:
         except (AttributeError, OSError, ValueError):
             self.fd = None
         self.broken = False
-        self._reported = dropped.total
 
     def __call__(self, record: logging.LogRecord) -> None:
         if self.broken:
             self.dropped.add()
             return
         lines = []
-        if self.dropped.total > self._reported:  # tell the reader there is a gap, once it reads again
-            lost, self._reported = self.dropped.total - self._reported, self.dropped.total
+        lost = getattr(record, "dropped_before", 0)
+        if lost:  # tell the reader where the gap is, now that it reads again
             note = logging.makeLogRecord({"msg": f"{lost} log records dropped: stderr was not read fast enough",
                                           "levelno": logging.WARNING, "levelname": "WARNING"})  # fmt: skip
             lines.append(self.formatter.format(note))
