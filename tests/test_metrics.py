@@ -10,9 +10,9 @@ from arpresponder.observe.stats import Stats
 
 @pytest.fixture
 def registry():
-    stats = Stats(interface="r0", engine="packet", received=12)
+    snap = Stats(interface="r0", engine="packet", received=12).snapshot()  # fixed: the uptime does not move
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(stats.snapshot))
+    registry.register(StatsCollector(lambda: snap))
     return registry
 
 
