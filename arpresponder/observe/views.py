@@ -46,17 +46,15 @@ class Observers:
             if pcap:
                 from .capture import Capture, pcap_dropped
 
-                capture = Capture(pcap, pcap_max, stats.view_drops.setdefault("pcap", pcap_dropped(pcap)))
+                stats.view_drops["pcap"] = tally = pcap_dropped(pcap)
+                capture = Capture(pcap, pcap_max, tally)
                 self.on_batch = capture.on_batch
                 self._closers.append(capture.close)
             if stats_json:
-                from .snapshot_file import SnapshotFile
-                from .worker import Tally
+                from .snapshot_file import SnapshotFile, stats_json_dropped
 
-                # One write waits at most; a second that finds it still waiting is a dropped write (a hung mount).
-                snapshot_file = SnapshotFile(
-                    stats_json, stats.snapshot, stats.view_drops.setdefault("stats_json", Tally())
-                )
+                stats.view_drops["stats_json"] = tally = stats_json_dropped(stats_json)
+                snapshot_file = SnapshotFile(stats_json, stats.snapshot, tally)
                 self._closers.append(snapshot_file.close)  # after the periodic thread stops: the last write is last
             periodic = Periodic(stop)
             periodic.every(SAMPLE_INTERVAL, stats.sample, "sampling rates")
@@ -84,7 +82,7 @@ class Observers:
     def _start_control_socket(self, path: Path | None) -> None:
         from . import control
 
-        tally = self.stats.view_drops.setdefault("control", control.control_dropped())
+        self.stats.view_drops["control"] = tally = control.control_dropped()
         try:
             server = control.ControlServer(
                 path or control.default_path(self.stats.interface), {"stats": self.stats.snapshot}, tally
@@ -100,9 +98,8 @@ class Observers:
     def _start_metrics(self, listen: str) -> None:
         from .metrics import MetricsServer, exposure, metrics_dropped, parse_listen
 
-        server = MetricsServer(
-            listen, self.stats.snapshot, self.stats.view_drops.setdefault("metrics", metrics_dropped())
-        )
+        self.stats.view_drops["metrics"] = tally = metrics_dropped()
+        server = MetricsServer(listen, self.stats.snapshot, tally)
         self._closers.append(server.close)
         log.info("metrics: http://%s/metrics", listen)
         reach = exposure(parse_listen(listen)[0])
