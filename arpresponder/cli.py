@@ -23,7 +23,7 @@ from .codec import format_mac
 from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
 from .errors import ConfigError, UserError, printable
-from .observe.logs import LogFormat, keep_events, setup_logging
+from .observe.logs import LogFormat, flush_logging, keep_events, setup_logging
 
 log = logging.getLogger("arpresponder")
 
@@ -618,5 +618,6 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    flush_logging()  # the warnings logged before it come first
     typer.echo(f"arpresponder: error: {message}", err=True)
     sys.exit(code)

@@ -1,6 +1,9 @@
-"""python -m bench [--quick] [--out DIR]: flood five ARP responders in a throwaway veth lab and report.
+"""python -m bench [--quick] [--out DIR]: flood ARP responders in a throwaway veth lab and report.
 
-Needs root (network namespaces), trafgen (netsniff-ng) and farpd; matplotlib is optional (the plot).
+Five responders (the kernel, arpresponder's two engines, scapy's farpd, farpd 0.2) between two yardsticks
+measured in the same run: the userspace floor (bench/floor.c, compiled with cc) and the generator ceiling (a
+sink that answers nothing). Needs root (network namespaces), trafgen (netsniff-ng) and farpd; a C compiler for
+the floor and matplotlib for the plot are optional (the report says what it skipped).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from arpresponder.lab.netns import Lab
 
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
 from .report import machine, to_json, write
-from .responders import Arpresponder
+from .responders import Arpresponder, compile_floor
 from .run import FULL, QUICK, Bench, Plan, ResponderResult, responders
 
 HERE = Path(__file__).resolve().parent
@@ -51,10 +54,27 @@ METHOD = [
         "/24: they are only loaded and looked up, never asked for or sent on the wire."
     ),
     (
+        "- Generator ceiling: nothing answers; a packet socket on r0 with a BPF filter for the flood's requests counts "
+        'them in the kernel (PACKET_STATISTICS), so "answered" is what trafgen and the veth pair delivered to '
+        "userspace. Its rates are the ceiling a responder's are compared with (× ceiling: max with max, peak with peak)."
+    ),
+    (
+        "- Userspace floor: bench/floor.c, compiled with `cc -O2` at the start of the run: an AF_PACKET socket bound to "
+        "ARP, a blocking recv(), one range check of the target against the /24, send(). No batching, rings or filter. "
+        "Latencies are compared with its own (× floor, light with light, loaded with loaded)."
+    ),
+    (
         "- Each responder first gets one round of requests for every target (farpd 0.2 probes each address before claiming "
         "it, then waits 3 s); its ladder stops after two consecutive rungs above 50 % loss."
     ),
 ]
+
+
+FULL_NOTE = (
+    "One run on a 2-core virtual machine. Its scheduling moves results between runs (a p99 latency most of "
+    "all: one stall of a few ms sets it): compare the ratios within this run, and run again to see the spread."
+)
+QUICK_NOTE = "Quick run (--quick): few, short rungs."
 
 
 def _interrupted(signum: int, _frame: object) -> None:
@@ -110,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where RESULTS.md, results.json and the plot go (default: bench/ for a full run, "
                              "a new temporary directory for --quick)")  # fmt: skip
+    parser.add_argument("--note", metavar="TEXT", help="a line at the top of RESULTS.md saying what this run is")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: it builds network namespaces and veth pairs")
@@ -122,14 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="arpr-bench-") as tmp, Lab.unique("arpr-bench") as lab:
         tmpdir = Path(tmp)
         files, configs = write_address_files(tmpdir), write_configs(tmpdir)
+        floor, floor_command = compile_floor(tmpdir)
+        if floor is None:
+            print(f"skipping the userspace floor: {floor_command}", flush=True)
         bench = Bench(lab, plan, configs, log=lambda line: print(line, flush=True))
-        results = [bench.measure(responder, cmd) for responder, cmd in responders(files["small"])]
+        results = [bench.measure(responder, cmd) for responder, cmd in responders(files["small"], floor)]
         extras = packet_engine_extras(bench, files, results, plan)
     meta = {"command": command, "when": when, "duration_s": time.monotonic() - started, "machine": machine(),
             "pinning": PINNING, "method": METHOD, "plan": plan.__dict__,
-            "note": "One run on a 2-core virtual machine. Its scheduling moves results between runs (a p99 latency "
-                    "most of all: one stall of a few ms sets it): compare the ratios within this run, and run again to "
-                    "see the spread." if not args.quick else "Quick run (--quick): few, short rungs."}  # fmt: skip
+            "floor": {"command": floor_command} if floor else {"skipped": floor_command},
+            "note": " ".join(filter(None, [args.note, QUICK_NOTE if args.quick else FULL_NOTE]))}  # fmt: skip
     for line in write(out, to_json(results, extras, meta)):
         print(line)
     return 0

@@ -29,7 +29,7 @@ from arpresponder.codec import (
 )  # fmt: skip
 from arpresponder.engines import bpf
 from arpresponder.engines.linux import packet_socket_stats
-from arpresponder.lab.netns import PEER_IF, PEER_IP, PEER_MAC, Lab
+from arpresponder.lab.netns import PEER_IF, PEER_IP, PEER_MAC, RESPONDER_IF, Lab
 
 PROBER_IP = "192.0.2.3"
 SO_TIMESTAMPNS = 35
@@ -37,39 +37,57 @@ SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("qq")
 
 
-def _replies_to(ip: str) -> list[bpf.Instruction]:
-    """ARP replies whose target protocol address is `ip`: the answers to requests sent as `ip`."""
+def _arp_with(op: int, offset: int, ip: str) -> list[bpf.Instruction]:
+    """ARP frames with this op whose address at `offset` (OFFSET_SPA or OFFSET_TPA) is `ip`."""
     return [
         bpf.load_half(OFFSET_ETHERTYPE),
         bpf.jump_if_equal(ETHERTYPE_ARP, 0, 5),
         bpf.load_half(OFFSET_OP),
-        bpf.jump_if_equal(OP_REPLY, 0, 3),
-        bpf.load_word(OFFSET_TPA),
+        bpf.jump_if_equal(op, 0, 3),
+        bpf.load_word(offset),
         bpf.jump_if_equal(parse_ipv4(ip), 0, 1),
         bpf.ret(bpf.ACCEPT_WHOLE_FRAME),
         bpf.ret(bpf.REJECT),
     ]
 
 
-def open_reply_socket(lab: Lab, requester_ip: str, receive_buffer: int) -> socket.socket:
-    """A packet socket on p0 (in the peer namespace) that receives only the replies to `requester_ip`."""
-    with lab.inside(lab.peer_ns):
+def _counting_socket(lab: Lab, ns: str, interface: str, program: list[bpf.Instruction],
+                     receive_buffer: int) -> socket.socket:  # fmt: skip
+    """A packet socket on a lab interface that receives only what `program` accepts."""
+    with lab.inside(ns):
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    bpf.attach(sock, _replies_to(requester_ip))
+    bpf.attach(sock, program)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.bind((PEER_IF, ETHERTYPE_ARP))
+    sock.bind((interface, ETHERTYPE_ARP))
     return sock
 
 
-class ReplyCounter:
-    """Counts the replies to the flood in the kernel: PACKET_STATISTICS counts every frame the filter accepted,
-    queued or dropped, so nothing has to read them and a small buffer is enough."""
+def open_reply_socket(lab: Lab, requester_ip: str, receive_buffer: int) -> socket.socket:
+    """A packet socket on p0 (in the peer namespace) that receives only the replies to `requester_ip`."""
+    return _counting_socket(lab, lab.peer_ns, PEER_IF, _arp_with(OP_REPLY, OFFSET_TPA, requester_ip), receive_buffer)
 
-    def __init__(self, lab: Lab):
-        self.sock = open_reply_socket(lab, PEER_IP, receive_buffer=4096)
+
+class FrameCounter:
+    """Counts, in the kernel, the frames a filtered packet socket accepts: PACKET_STATISTICS counts every frame
+    the filter accepted, queued or dropped, so nothing has to read them and a small buffer is enough."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    @classmethod
+    def replies(cls, lab: Lab) -> FrameCounter:
+        """The replies to the flood (ARP replies to 192.0.2.2) arriving at p0."""
+        return cls(open_reply_socket(lab, PEER_IP, receive_buffer=4096))
+
+    @classmethod
+    def arrivals(cls, lab: Lab) -> FrameCounter:
+        """The flood's requests (ARP requests from 192.0.2.2) reaching a socket on r0: a sink that answers nothing,
+        so what the generator and the veth pair deliver to userspace."""
+        program = _arp_with(OP_REQUEST, OFFSET_SPA, PEER_IP)
+        return cls(_counting_socket(lab, lab.responder_ns, RESPONDER_IF, program, receive_buffer=4096))
 
     def take(self) -> int:
-        """Replies since the last call (the kernel resets the counters on read)."""
+        """Frames counted since the last call (the kernel resets the counters on read)."""
         packets, _drops = packet_socket_stats(self.sock)
         return packets  # the kernel adds the dropped ones into tp_packets
 

@@ -1,4 +1,5 @@
-"""The five responders the bench measures, each started and stopped the way its users would.
+"""The responders the bench measures, each started and stopped the way its users would, and its yardsticks:
+the userspace floor (bench/floor.c) and the generator ceiling (a sink that answers nothing).
 
 Every process runs in the responder namespace pinned to RESPONDER_CPU; `pid` is
 the responder's own process (taskset and `ip netns exec` exec it), so its CPU
@@ -8,13 +9,16 @@ time and memory can be read from /proc.
 from __future__ import annotations
 
 import re
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from arpresponder.lab.netns import RESPONDER_IF, Lab, LabProcess, ResponderProcess
 
 from .load import RESPONDER_CPU, SERVED_NET
+from .probe import FrameCounter
 
 PINNED = ("taskset", "-c", str(RESPONDER_CPU))
 
@@ -36,6 +40,8 @@ class Responder:
     name: str
     process: LabProcess | None = None
     settle_s = 0.2  # after the first round of requests, before measuring
+    counter: FrameCounter | None = None  # what counts as answered, if not the flood's replies at p0
+    answers = True  # False: nothing replies, so no latency to measure
 
     @property
     def pid(self) -> int | None:
@@ -111,4 +117,50 @@ class Kernel(Responder):
 
     def stop(self, lab: Lab) -> str:
         self._ip_route(lab, "del", check=False)
+        return ""
+
+
+FLOOR_SOURCE = Path(__file__).resolve().parent / "floor.c"
+
+
+def compile_floor(directory: Path, log=print) -> tuple[Path | None, str]:
+    """Compile bench/floor.c with `cc` into directory: (the binary, the command), or (None, why it is skipped)."""
+    if shutil.which("cc") is None:
+        return None, "no C compiler (`cc`) on PATH: the userspace floor (bench/floor.c) is not measured"
+    binary = directory / "floor"
+    argv = ["cc", "-O2", "-Wall", "-o", str(binary), str(FLOOR_SOURCE)]
+    log(f"compiling the userspace floor: {' '.join(argv)}")
+    built = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if built.returncode != 0:
+        return None, f"`cc` could not compile bench/floor.c (is libc6-dev installed?): {built.stderr.strip()[-300:]}"
+    return binary, " ".join(argv)
+
+
+class Floor(Responder):
+    """bench/floor.c, compiled: blocking recv, one range check, send. The least a userspace responder can do."""
+
+    name = "C floor"
+
+    def __init__(self, binary: Path):
+        self.binary = binary
+
+    def start(self, lab: Lab) -> None:
+        argv = [str(self.binary), RESPONDER_IF, SERVED_NET]
+        self.process = LabProcess(lab.responder_ns, argv, "ready:", wrapper=PINNED)
+
+
+class Sink(Responder):
+    """The generator ceiling: nothing answers; `counter` counts the flood's requests reaching a socket on r0."""
+
+    name = "generator ceiling (sink)"
+    answers = False
+    settle_s = 0.0
+
+    def start(self, lab: Lab) -> None:
+        self.counter = FrameCounter.arrivals(lab)
+
+    def stop(self, lab: Lab) -> str:
+        if self.counter is not None:
+            self.counter.close()
+            self.counter = None
         return ""

@@ -1,5 +1,6 @@
-"""The measurement plan: for each responder, latency at a light rate, the rate ladder, latency under load;
-then the packet engine's extra targets (out-of-set flood, a 1M-entry set, RSS over a long flood)."""
+"""The measurement plan: for each responder (and the floor; the ceiling has no latency), latency at a light rate,
+the rate ladder, latency under load; then the packet engine's extra targets (out-of-set flood, a 1M-entry set,
+RSS over a long flood)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from arpresponder.lab.netns import Lab
 
 from .load import IN_SET_PREFIX, LAST_HOST, SERVED_NET, Flood, LinkCounters
 from .measure import CpuWindow, rss_kib
-from .probe import Latency, ReplyCounter, measure_latency
-from .responders import Arpresponder, Farpd, Kernel, Responder, ScapyFarpd
+from .probe import FrameCounter, Latency, measure_latency
+from .responders import Arpresponder, Farpd, Floor, Kernel, Responder, ScapyFarpd, Sink
 
 LOSS_OK_PCT = 1.0  # "answers" a rate: at most this much loss
 COLLAPSED_PCT = 50.0  # two rungs in a row beyond this end a responder's ladder
@@ -88,11 +89,12 @@ class Bench:
 
     def __init__(self, lab: Lab, plan: Plan, configs: dict[str, Path], log=print):
         self.lab, self.plan, self.configs, self.log = lab, plan, configs, log
-        self.counter = ReplyCounter(lab)
+        self.counter = FrameCounter.replies(lab)
 
     def rung(self, responder: Responder, rate: int, seconds: float, flood: str = "in-set") -> Rung:
+        counter = responder.counter or self.counter
         before = LinkCounters.read(self.lab)
-        self.counter.take()
+        counter.take()
         cpu = CpuWindow(responder.pid)
         start = time.monotonic()
         with Flood(self.lab, self.configs[flood], rate, seconds) as f:
@@ -100,7 +102,7 @@ class Bench:
         time.sleep(DRAIN_S)
         cpu_pct, softirq_pct = cpu.close(time.monotonic() - start)
         sent = LinkCounters.read(self.lab).tx_packets - before.tx_packets
-        rung = Rung(rate, sent, elapsed, self.counter.take(), cpu_pct, softirq_pct,
+        rung = Rung(rate, sent, elapsed, counter.take(), cpu_pct, softirq_pct,
                     rss_kib(responder.pid) if responder.pid else None)  # fmt: skip
         self.log(f"  {flood} {rate:>9} pps asked: offered {rung.offered_pps:>9.0f}  answered {rung.answered_pps:>9.0f}"
                  f"  loss {rung.loss_pct:5.1f}%  cpu {_pct(cpu_pct)}  softirq(cpu0) {softirq_pct:.0f}%")  # fmt: skip
@@ -147,9 +149,10 @@ class Bench:
         try:
             result.ready_s = self.start(responder)
             self.log(f"  ready after {result.ready_s:.2f} s")
-            result.latency_light = self.latency()
+            if responder.answers:
+                result.latency_light = self.latency()
             result.rungs = self.ladder(responder)
-            if (capacity := result.capacity) is not None:
+            if responder.answers and (capacity := result.capacity) is not None:
                 result.loaded_flood_pps = int(capacity.offered_pps / 2)
                 result.latency_loaded = self.latency(result.loaded_flood_pps)
         finally:
@@ -169,11 +172,18 @@ class Bench:
         return samples
 
 
-def responders(ip_file: Path) -> list[tuple[Responder, str]]:
-    """The five, each with the command line a user would type (the bench adds `taskset -c 1 ip netns exec NS`)."""
+def responders(ip_file: Path, floor: Path | None) -> list[tuple[Responder, str]]:
+    """The ceiling, the kernel, the floor (if compiled), and the four userspace responders, each with the command
+    line a user would type (the bench adds `taskset -c 1 ip netns exec NS`)."""
     packet, scapy = Arpresponder("packet", ip_file), Arpresponder("scapy", ip_file)
-    return [
+    yardsticks: list[tuple[Responder, str]] = [
+        (Sink(), "a packet socket on r0 counting the flood's requests (PACKET_STATISTICS); nothing answers"),
         (Kernel(), f"ip route add local {SERVED_NET} dev lo table local"),
+    ]
+    if floor is not None:
+        yardsticks.append((Floor(floor), f"bench/floor.c: floor r0 {SERVED_NET}"))
+    return [
+        *yardsticks,
         (packet, "python -m arpresponder " + " ".join(packet.argv())),
         (scapy, "python -m arpresponder " + " ".join(scapy.argv())),
         (ScapyFarpd(), f'python -c \'farpd(iface="r0", IP_addr="{SERVED_NET}")\'  # scapy\'s ARP_am'),

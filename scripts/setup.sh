@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 # iproute2: namespaces and veth for the lab; iputils-*, arp-scan, nmap: the real clients the demo and tests ask;
 # tcpdump: captures in tests; libpcap0.8: compiles the scapy engine's filter; python3-venv: the virtualenv;
 # netsniff-ng (trafgen): the bench's flood generator; farpd: a responder the bench measures against;
-# tmux: the terminal the live panel's test draws in; podman, runc and debootstrap: the container test builds the image
-# on a Debian stand-in base and runs it (runc: crun refuses CI's hybrid cgroups); libcap2-bin: setcap for the
-# capability tests.
-packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8 netsniff-ng farpd tmux"
+# gcc, libc6-dev: `cc` compiles the bench's userspace floor (bench/floor.c); tmux: the terminal the live panel's
+# test draws in; podman, runc and debootstrap: the container test builds the image on a Debian stand-in base and
+# runs it (runc: crun refuses CI's hybrid cgroups); libcap2-bin: setcap for the capability tests.
+packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8 netsniff-ng farpd gcc libc6-dev tmux"
 packages="$packages podman runc debootstrap libcap2-bin"
 command -v python3 >/dev/null 2>&1 || packages="$packages python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages="$packages python3-venv"

@@ -53,6 +53,10 @@ class PeerPort:
         for frame in frames:
             self.sock.send(frame)
             time.sleep(0.001)
+        return self.collect(window)
+
+    def collect(self, window: float = 0.5) -> list[bytes]:
+        """Every ARP frame received from now until the window ends (and any waiting already), none of our own."""
         received = []
         deadline = time.monotonic() + window
         while (left := deadline - time.monotonic()) > 0:

@@ -2,7 +2,11 @@
 
 Protocol: the client sends one command line, the server answers one JSON
 line and closes. Commands: `stats` (the snapshot). Anything else gets
-{"error": "..."}; the instance carries on.
+{"error": "..."}; the instance carries on. Clients are served concurrently
+by a BoundedServer: each has CLIENT_TIMEOUT seconds for the whole exchange,
+and at most MAX_CLIENTS are connected at once (one more gets {"error":
+"busy: ..."} at once), so clients that connect and say nothing never keep
+`stats` from answering.
 
 Default path: /run/arpresponder/<iface>.sock; inside a namespace named by
 `ip netns` (`ip netns exec NAME`), /run/arpresponder/NAME/<iface>.sock,
@@ -18,18 +22,20 @@ import logging
 import os
 import socket
 import stat
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..errors import UserError
+from .server import BoundedServer, Protocol
+from .worker import Tally
 
 log = logging.getLogger("arpresponder")
 
 RUN_DIR = Path("/run/arpresponder")
 MAX_COMMAND = 256  # bytes; a longer line is refused, not read on
-CLIENT_TIMEOUT = 2.0  # seconds a client may take to send its command
-COMMANDS = ("stats",)
+CLIENT_TIMEOUT = 2.0  # seconds a client has to send its command and read the answer
+MAX_CLIENTS = 16  # connected at once
+BACKLOG = 64  # connections the kernel holds until we accept them
 
 
 class ControlError(UserError):
@@ -77,15 +83,33 @@ def find_socket(interface: str | None) -> Path:
     )
 
 
-class ControlServer:
-    """Answers commands on a Unix socket in a daemon thread; `close()` removes the socket file."""
+Command = Callable[[], dict]  # a command's handler: its JSON answer, quickly (it runs in the server's thread)
 
-    def __init__(self, path: Path, snapshot: Callable[[], dict]):
+
+def control_dropped() -> Tally:
+    """The control_dropped count, with its log line."""
+    return Tally(
+        f"control socket: %d connection(s) closed unanswered: more than {MAX_CLIENTS} at once, "
+        f"or no whole exchange within {CLIENT_TIMEOUT:g} s"
+    )
+
+
+class ControlServer:
+    """Answers commands on a Unix socket (a BoundedServer); `close()` removes the socket file.
+
+    commands maps each command word to its handler, e.g. {"stats":
+    stats.snapshot}; a new command is one more entry.
+    """
+
+    def __init__(self, path: Path, commands: Mapping[str, Command], dropped: Tally | None = None):
         self.path = path
-        self.snapshot = snapshot
-        self.sock = self._bind(path)
-        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
-        self._thread.start()
+        self.commands = dict(commands)
+        protocol = Protocol(
+            end=b"\n", max_request=MAX_COMMAND, respond=self.respond, deadline=CLIENT_TIMEOUT, max_connections=MAX_CLIENTS,
+            busy=_line({"error": f"busy: {MAX_CLIENTS} clients are connected; try again"}),
+            too_slow=_line({"error": f"no command within {CLIENT_TIMEOUT:g} s"}),
+        )  # fmt: skip
+        self._server = BoundedServer(self._bind(path), protocol, "control socket", dropped or control_dropped())
 
     @staticmethod
     def _bind(path: Path) -> socket.socket:
@@ -106,43 +130,34 @@ class ControlServer:
             raise ControlError(f"cannot create the control socket {path}: {e.strerror}") from None
         finally:
             os.umask(old_umask)
-        sock.listen(8)
-        sock.settimeout(0.5)  # so close() is noticed
+        sock.listen(BACKLOG)
         return sock
 
-    def _serve(self) -> None:
-        while self.sock.fileno() != -1:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return  # closed
-            with conn:
-                try:
-                    conn.settimeout(CLIENT_TIMEOUT)
-                    conn.sendall(json.dumps(self.answer(_read_line(conn))).encode() + b"\n")
-                except OSError:
-                    pass  # the client went away or was too slow; the next one is served
-                except Exception:
-                    log.exception("control socket: answering a command failed")
+    def respond(self, line: bytes | None) -> bytes:
+        """One request line (None: too long, or not ended by a newline) → one JSON line."""
+        return _line(self.answer(line))
 
     def answer(self, line: bytes | None) -> dict:
+        known = ", ".join(self.commands)
         if line is None:
             return {
-                "error": f"command too long or not ended by a newline (at most {MAX_COMMAND} bytes); commands: {', '.join(COMMANDS)}"
+                "error": f"command too long or not ended by a newline (at most {MAX_COMMAND} bytes); commands: {known}"
             }
         try:
             command = line.decode("ascii").strip()
         except UnicodeDecodeError:
-            return {"error": f"command is not ASCII text; commands: {', '.join(COMMANDS)}"}
-        if command == "stats":
-            return self.snapshot()
-        return {"error": f"unknown command {command!r}; commands: {', '.join(COMMANDS)}"}
+            return {"error": f"command is not ASCII text; commands: {known}"}
+        handler = self.commands.get(command)
+        if handler is None:
+            return {"error": f"unknown command {command!r}; commands: {known}"}
+        try:
+            return handler()
+        except Exception as e:  # noqa: BLE001  (a failing command is answered, and the instance carries on)
+            log.error("control socket: %r failed: %s: %s", command, type(e).__name__, e)
+            return {"error": f"{command!r} failed: {e}"}
 
     def close(self) -> None:
-        self.sock.close()
-        self._thread.join(timeout=2)
+        self._server.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         if self.path.parent.parent == RUN_DIR:  # a per-namespace directory: labs come and go, leave none behind
@@ -150,18 +165,8 @@ class ControlServer:
                 self.path.parent.rmdir()  # only if empty
 
 
-def _read_line(conn: socket.socket) -> bytes | None:
-    """The first line the client sends, or None if it exceeds MAX_COMMAND or the client stops without one."""
-    data = b""
-    while b"\n" not in data:
-        if len(data) > MAX_COMMAND:
-            return None
-        chunk = conn.recv(MAX_COMMAND + 1)
-        if not chunk:
-            return None
-        data += chunk
-    line = data.split(b"\n", 1)[0]
-    return line if len(line) <= MAX_COMMAND else None
+def _line(answer: dict) -> bytes:
+    return json.dumps(answer).encode() + b"\n"
 
 
 def _remove_stale(path: Path) -> None:
@@ -196,10 +201,7 @@ def query(path: Path, command: str = "stats", timeout: float = 5.0) -> dict:
     sock.settimeout(timeout)
     try:
         sock.connect(str(path))
-        sock.sendall(command.encode() + b"\n")
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = _exchange(sock, command.encode() + b"\n")
     except FileNotFoundError:
         raise ControlError(
             f"no control socket at {path}: is arpresponder running (with this interface, in this namespace)?"
@@ -223,3 +225,29 @@ def query(path: Path, command: str = "stats", timeout: float = 5.0) -> dict:
     if "error" in answer:
         raise ControlError(f"{path}: {answer['error']}")
     return answer
+
+
+def _exchange(sock: socket.socket, request: bytes) -> bytes:
+    """Send request and read the answer until the server closes.
+
+    A busy server answers at once and closes, maybe before our request is
+    sent (EPIPE) or read: then the kernel reports ECONNRESET once, after the
+    answer or before it; the answer is still there to read.
+    """
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(request)
+    data = b""
+    reset = False
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            if data:
+                return data
+            if reset:
+                raise
+            reset = True
+            continue
+        if not chunk:
+            return data
+        data += chunk

@@ -2,15 +2,27 @@
 
 Nothing is counted twice: a custom collector turns the same snapshot the
 other views read into metric families, so the fast path does no extra work
-and the numbers match the JSON. No label per IP: sets hold millions.
+and the numbers match the JSON. No label per IP: sets hold millions. Served
+by a BoundedServer: at most MAX_CONNECTIONS at once, DEADLINE seconds each.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable
 
 from ..errors import ConfigError, UserError
+from .server import BoundedServer, Protocol
+from .stats import VIEW_DROPS
+from .worker import Tally
+
+MAX_CONNECTIONS = 16  # open at once
+DEADLINE = 5.0  # seconds from accept to the end of the response
+MAX_REQUEST = 8192  # bytes of request head
+BACKLOG = 64  # connections the kernel holds until we accept them
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+            503: "Service Unavailable"}  # fmt: skip
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -62,22 +74,97 @@ class StatsCollector:
         for reason in snap["filtered_in_kernel"]:
             filtered.add_metric([reason], 1)
         yield filtered
+        for view, unit in VIEW_DROPS.items():  # e.g. arpresponder_pcap_dropped_frames_total
+            doc = f"{unit.capitalize()} the {view} view gave up rather than wait (see the README)."
+            yield CounterMetricFamily(f"arpresponder_{view}_dropped_{unit}", doc, value=snap[f"{view}_dropped"])
         if snap["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
             yield CounterMetricFamily("arpresponder_kernel_drops", "Frames the kernel dropped for lack of buffer.",
                                       value=snap["kernel_drops"])  # fmt: skip
 
 
-def serve_metrics(listen: str, snapshot: Callable[[], dict]):
-    """Start the HTTP endpoint in a daemon thread; returns the server (call shutdown(), then server_close(), at the end)."""
-    host, port = parse_listen(listen)
-    try:
-        from prometheus_client import CollectorRegistry, start_http_server
-    except ImportError:
-        raise UserError("--metrics needs prometheus-client: pip install 'arpresponder[metrics]'") from None
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(snapshot))
-    try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as e:
-        raise UserError(f"--metrics {listen}: cannot listen there: {e.strerror or e}") from None
-    return server
+def metrics_dropped() -> Tally:
+    """The metrics_dropped count, with its log line."""
+    return Tally(
+        f"metrics: %d connection(s) closed unanswered: more than {MAX_CONNECTIONS} at once, "
+        f"or no whole request and response within {DEADLINE:g} s"
+    )
+
+
+def exposure(host: str) -> str | None:
+    """What the endpoint is open to, when more than this host (a warning), or None for a loopback address.
+
+    host as parse_listen returns it: "localhost" or an IP address.
+    """
+    if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+        return None
+    if ipaddress.ip_address(host).is_unspecified:
+        return "every address of this host, the LAN side included"
+    return f"{host}, which other hosts can reach"
+
+
+class MetricsServer:
+    """The /metrics endpoint: an HTTP/1.0 BoundedServer that answers GET or HEAD with the registry's text format.
+
+    prometheus_client formats the metrics (generate_latest); its own
+    start_http_server is not used because it gives every connection a thread,
+    without limit, so held connections could take every descriptor. close()
+    stops it and frees the port.
+    """
+
+    def __init__(self, listen: str, snapshot: Callable[[], dict], dropped: Tally | None = None):
+        host, port = parse_listen(listen)
+        try:
+            from prometheus_client import CollectorRegistry
+        except ImportError:
+            raise UserError("--metrics needs prometheus-client: pip install 'arpresponder[metrics]'") from None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StatsCollector(snapshot))
+        try:
+            listener = _listen(host, port)
+        except OSError as e:
+            raise UserError(f"--metrics {listen}: cannot listen there: {e.strerror or e}") from None
+        protocol = Protocol(
+            end=b"\r\n\r\n", max_request=MAX_REQUEST, respond=self.respond, deadline=DEADLINE,
+            max_connections=MAX_CONNECTIONS,
+            busy=_http(503, f"busy: {MAX_CONNECTIONS} connections are open; try again\n".encode()),
+            too_slow=_http(408, f"no whole request within {DEADLINE:g} s\n".encode()),
+        )  # fmt: skip
+        self._server = BoundedServer(listener, protocol, "metrics", dropped or metrics_dropped())
+
+    def respond(self, request: bytes | None) -> bytes:
+        return http_response(request, self.registry)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def http_response(request: bytes | None, registry) -> bytes:
+    """A request's head (None: too long, or cut short) → the whole HTTP/1.0 response: the registry's metrics in
+    Prometheus' text format for GET or HEAD of /metrics (or /), else 400, 404 or 405 (RFC 9110)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    if request is None:
+        return _http(400, b"request head too long or cut short\n")
+    parts = request.split(b"\r\n", 1)[0].split()
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        return _http(400, b"not an HTTP request\n")
+    method, target = parts[0], parts[1].split(b"?", 1)[0]
+    if method not in (b"GET", b"HEAD"):
+        return _http(405, b"GET or HEAD only\n", headers={"Allow": "GET, HEAD"})
+    if target not in (b"/metrics", b"/"):
+        return _http(404, b"the metrics are at /metrics\n")
+    return _http(200, generate_latest(registry), CONTENT_TYPE_LATEST, head_only=method == b"HEAD")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    # "::" stays dual-stack, as the kernel makes it by default: the IPv4 side is reached too (and warned about).
+    dual = family == socket.AF_INET6 and ipaddress.ip_address(address[0]).is_unspecified and socket.has_dualstack_ipv6()
+    return socket.create_server(address, family=family, backlog=BACKLOG, dualstack_ipv6=dual)
+
+
+def _http(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", head_only: bool = False,
+          headers: dict[str, str] | None = None) -> bytes:  # fmt: skip
+    lines = [f"HTTP/1.0 {status} {_REASONS[status]}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+             "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]  # fmt: skip
+    return "\r\n".join([*lines, "", ""]).encode("latin-1") + (b"" if head_only else body)

@@ -8,19 +8,16 @@ steps, so no lock is taken on the fast path.
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from operator import itemgetter
-from pathlib import Path
 
 from ..codec import OFFSET_SPA, OFFSET_TPA
 from ..decision import Drop
 from .topk import TopK
+from .worker import Tally
 
 TARGET_IP = itemgetter(slice(OFFSET_TPA, OFFSET_TPA + 4))  # ARP tpa: the address asked about
 SENDER_IP = itemgetter(slice(OFFSET_SPA, OFFSET_SPA + 4))  # ARP spa: who asks
@@ -29,6 +26,9 @@ TOP_SHOWN = 5
 SKETCH_SAMPLE = 16  # frames of a batch counted at most (see Stats.sketch_batch)
 RATE_WINDOWS = (1, 10)  # seconds
 _SAMPLES_KEPT = 64  # rate samples: more than 10 s at the views' 4 a second
+# What each view can have to give up rather than wait (see worker.py): snapshot key `<view>_dropped`, and its unit.
+VIEW_DROPS = {"pcap": "frames", "log": "records", "stats_json": "writes", "control": "connections",
+              "metrics": "connections"}  # fmt: skip
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Stats:
     top_targets: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     top_senders: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     events: deque[dict] = field(default_factory=lambda: deque(maxlen=5))  # notable log records, newest last
+    view_drops: dict[str, Tally] = field(default_factory=dict)  # view (a VIEW_DROPS key) → what it gave up
     _batches: int = 0  # large batches sketched, to move the sample's start
     _samples: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=_SAMPLES_KEPT))
 
@@ -121,7 +122,13 @@ class Stats:
             "top_targets": _top(self.top_targets),
             "top_senders": _top(self.top_senders),
             "events": list(self.events),
+            **{f"{view}_dropped": self.dropped_by(view) for view in VIEW_DROPS},
         }
+
+    def dropped_by(self, view: str) -> int:
+        """How many items (VIEW_DROPS[view]) the view gave up rather than wait; 0 for a view not running."""
+        tally = self.view_drops.get(view)
+        return tally.total if tally is not None else 0
 
     def summary(self, dry_run: bool = False) -> str:
         """The one-screen report printed when a run ends."""
@@ -138,6 +145,11 @@ class Stats:
         rows.append(("kernel drops", "n/a" if self.kernel_drops is None else self.kernel_drops))
         if self.announced:
             rows.append(("gratuitous ARP frames sent", self.announced))
+        rows += [
+            (f"{view} {unit} dropped", self.dropped_by(view))
+            for view, unit in VIEW_DROPS.items()
+            if self.dropped_by(view)
+        ]
         width = max(len(label) for label, _ in rows)
         head = f"arpresponder on {self.interface} ({self.engine} engine), {self.uptime:.1f} s"
         lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
@@ -158,21 +170,9 @@ def one_line(snap: dict) -> str:
     drops = [f"{reason} {n}" for reason, n in sorted(snap["dropped"].items(), key=lambda rn: -rn[1]) if n]
     drops += [f"{reason} filtered in kernel" for reason in snap["filtered_in_kernel"]]
     kernel = "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]
+    views = [f"{view} {snap[f'{view}_dropped']}" for view in VIEW_DROPS if snap[f"{view}_dropped"]]
     return (
         f"stats: received {snap['received']} ({rate['received']:g}/s), replied {snap['replied']} ({rate['replied']:g}/s), "
         f"dropped {sum(snap['dropped'].values())} ({', '.join(drops) or 'none'}), kernel drops {kernel}"
+        + (f", views dropped: {', '.join(views)}" if views else "")
     )
-
-
-def write_snapshot(path: Path, snapshot: dict) -> None:
-    """Replace path with the snapshot as JSON, atomically: a reader sees the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(snapshot, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -2,7 +2,10 @@
 
 Views: the live panel, the periodic log line, the JSON snapshot file, the
 control socket, the Prometheus endpoint, and the pcap capture (the only one
-that sees frames, through the responder's per-batch hook).
+that sees frames, through the responder's per-batch hook). None of them can
+make the loop wait: the servers have their own thread and bounds, and what
+writes to a file, a pipe or stderr does it through a BoundedWorker; at exit
+each gets a bounded time (about a second) to finish, then is abandoned.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UserError
+from .logs import log_dropped
 from .periodic import Periodic
-from .stats import Stats, one_line, write_snapshot
+from .stats import Stats, one_line
 
 log = logging.getLogger("arpresponder")
 
@@ -26,7 +29,6 @@ SNAPSHOT_INTERVAL = 1.0  # seconds between --stats-json writes
 @dataclass
 class Observers:
     stats: Stats
-    stats_json: Path | None = None
     on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the responder hook (capture)
     _closers: list[Callable[[], None]] = field(default_factory=list)  # called in reverse order
 
@@ -35,27 +37,29 @@ class Observers:
               stats_json: Path | None, control_socket: Path | None, metrics: str | None, pcap: Path | None,
               pcap_max: int) -> Observers:  # fmt: skip
         """Start each view asked for; a view that cannot start ends the run with a UserError, the others closed."""
-        self = cls(stats, stats_json)
+        self = cls(stats)
+        stats.view_drops["log"] = log_dropped()
         try:
             self._start_control_socket(control_socket)
             if metrics:
-                from .metrics import serve_metrics
-
-                server = serve_metrics(metrics, stats.snapshot)
-                self._closers.append(server.server_close)  # runs after shutdown(): the port is freed
-                self._closers.append(server.shutdown)
-                log.info("metrics: http://%s/metrics", metrics)
+                self._start_metrics(metrics)
             if pcap:
-                from .capture import Capture
+                from .capture import Capture, pcap_dropped
 
-                capture = Capture(pcap, pcap_max)
+                stats.view_drops["pcap"] = tally = pcap_dropped(pcap)
+                capture = Capture(pcap, pcap_max, tally)
                 self.on_batch = capture.on_batch
                 self._closers.append(capture.close)
+            if stats_json:
+                from .snapshot_file import SnapshotFile, stats_json_dropped
+
+                stats.view_drops["stats_json"] = tally = stats_json_dropped(stats_json)
+                snapshot_file = SnapshotFile(stats_json, stats.snapshot, tally)
+                self._closers.append(snapshot_file.close)  # after the periodic thread stops: the last write is last
             periodic = Periodic(stop)
             periodic.every(SAMPLE_INTERVAL, stats.sample, "sampling rates")
             if stats_json:
-                self.write_json()  # now: a bad path is an error at start, not a second later
-                periodic.every(SNAPSHOT_INTERVAL, self.write_json, f"writing {stats_json}")
+                periodic.every(SNAPSHOT_INTERVAL, snapshot_file.update, f"writing {stats_json}")
             if stats_interval:
                 periodic.every(
                     stats_interval,
@@ -71,15 +75,18 @@ class Observers:
                 panel.start()
                 self._closers.append(panel.stop)
         except BaseException:
-            self._stop_views()
+            self.close()
             raise
         return self
 
     def _start_control_socket(self, path: Path | None) -> None:
         from . import control
 
+        self.stats.view_drops["control"] = tally = control.control_dropped()
         try:
-            server = control.ControlServer(path or control.default_path(self.stats.interface), self.stats.snapshot)
+            server = control.ControlServer(
+                path or control.default_path(self.stats.interface), {"stats": self.stats.snapshot}, tally
+            )
         except control.ControlError as e:
             if path:
                 raise
@@ -88,18 +95,22 @@ class Observers:
         self._closers.append(server.close)
         log.info("control socket: %s", server.path)
 
-    def write_json(self) -> None:
-        try:
-            write_snapshot(self.stats_json, self.stats.snapshot())
-        except OSError as e:
-            raise UserError(f"--stats-json {self.stats_json}: {e.strerror or e}") from None
+    def _start_metrics(self, listen: str) -> None:
+        from .metrics import MetricsServer, exposure, metrics_dropped, parse_listen
+
+        self.stats.view_drops["metrics"] = tally = metrics_dropped()
+        server = MetricsServer(listen, self.stats.snapshot, tally)
+        self._closers.append(server.close)
+        log.info("metrics: http://%s/metrics", listen)
+        reach = exposure(parse_listen(listen)[0])
+        if reach:
+            log.warning(
+                "metrics: %s listens on %s: anyone who can connect reads the counters; "
+                "give 127.0.0.1:PORT to keep it on this host",
+                listen, reach,
+            )  # fmt: skip
 
     def close(self) -> None:
-        """Stop every view; the last JSON snapshot is written after the loop's final counts."""
-        self._stop_views()
-        if self.stats_json:
-            self.write_json()
-
-    def _stop_views(self) -> None:
+        """Stop every view, each within a bounded time; the last JSON snapshot is written after the loop's final counts."""
         while self._closers:
             self._closers.pop()()
