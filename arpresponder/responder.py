@@ -1,7 +1,8 @@
-"""The responder loop: frames in from an engine, decisions, replies out, every outcome counted.
+"""One link's responder: a batch of frames in, the replies out, every outcome counted.
 
-Engines only move frames (see engines/); this loop is the same for all of
-them, so is the decision, so are the counters.
+Engines only move frames (see engines/), and the service's loop hands each
+link's batches here (service.py); the decision (decide()) and the counters
+are the same for every engine and link.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from .decision import NOTHING_WITHHELD, Drop, decide
 from .observe.stats import Stats
 
 log = logging.getLogger("arpresponder")
-
-POLL_INTERVAL = 0.2  # seconds an idle engine waits before we look at the stop flag again
 
 
 class Responder:

@@ -28,6 +28,7 @@ import logging
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -45,9 +46,12 @@ from .engines.bpf import target_spans
 from .errors import EngineError, UserError
 from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
 from .links import Change, LinkEvent, LinkState, LinkWatcher
-from .observe.stats import Stats
+from .observe.logs import keep_events, setup_logging
+from .observe.stats import ProcessStats, Stats
+from .observe.views import Observers, check_view_options
+from .privileges import drop_to_user
 from .responder import Responder
-from .settings import InterfaceSettings, Settings, load
+from .settings import CommandLine, InterfaceSettings, Settings, load
 
 log = logging.getLogger("arpresponder")
 
@@ -86,11 +90,7 @@ class Link:
         self.index: int | None = None  # of the interface the engine is open on
         self.claim: InterfaceClaim | None = None
         self.stats = Stats(
-            interface=settings.label,
-            engine=engine_name(settings.engine),
-            dry_run=settings.dry_run,
-            events=service.events,
-            vlan=settings.vlan,
+            interface=settings.label, engine=engine_name(settings.engine), dry_run=settings.dry_run, vlan=settings.vlan
         )
         self.stats.set_loaded(len(plan.addresses))
         self.responder = Responder(
@@ -144,8 +144,8 @@ class Link:
         if state.up:
             self.announce("started")
 
-    def close(self, why: str) -> None:
-        """Stop answering: the interface went away (or we stop)."""
+    def close(self, why: str | None) -> None:
+        """Stop answering: the interface went away (why, logged), or we stop (None)."""
         if self.engine is None:
             return
         self.announcer.cancel()
@@ -157,7 +157,8 @@ class Link:
             if claim is not None:
                 claim.close()
         self.stats.state = "waiting"
-        log.info("%s: %s; waiting for it to come back", self.label, why)
+        if why is not None:
+            log.info("%s; waiting for %s to come back", why, self.label)
 
     def on_event(self, event: LinkEvent) -> None:
         """A change netlink reported for this link's interface."""
@@ -192,13 +193,14 @@ class Link:
         else:
             log.info("%s: answering %d addresses", self.label, len(self.plan.addresses))
 
-    def engine_error(self) -> None:
-        """The engine's socket reported an error (poll): a link down, or the interface gone."""
+    def engine_error(self, error: Exception | None = None) -> None:
+        """The engine's socket reported an error (poll, or error from take()): a link down, or the interface gone."""
         try:
+            if error is not None:
+                raise error
             self.engine.check()
         except InterfaceGone as e:
-            self.stats.link_events[str(Change.GONE)] += 1
-            self.close(str(e))
+            self.close(str(e))  # netlink reports (and counts) it too, maybe later
         except OSError as e:
             if e.errno != errno.ENETDOWN:
                 raise EngineError(f"receiving on {self.label} failed: {e.strerror or e}") from None
@@ -231,14 +233,13 @@ class Link:
         self.announcer.reconfigure(settings.announce)
         if reopen:
             state = LinkState(settings.name, self.index, responder.mac, self.stats.state == "answering")
-            self.close(f"the engine is now {settings.engine}")
+            self.close(f"{self.label}: the engine is now {settings.engine}")
             self.open_or_log(state)
             return
-        if self.engine is not None:
-            self.refilter()
+        if self.engine is not None:  # the kernel filter: the service refilters every link once the links are settled
             self.engine.accept_unicast_macs(plan.entry_macs - {responder.mac})
             if new:
-                self.announce(f"{len(new)} addresses added", new)
+                self.announce(f"{len(new)} address{'' if len(new) == 1 else 'es'} added", new)
 
     def refilter(self) -> None:
         """Put the current set (and the parent's VLAN links) into the kernel filter, on the same socket."""
@@ -288,10 +289,9 @@ class Wakeup:
 class Service:
     """Answers on every interface of the settings until stop() (SIGINT, SIGTERM, --duration)."""
 
-    def __init__(self, settings: Settings, events: deque[dict], on_batch=None):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.events = events  # the recent notable log records, for the views
-        self.on_batch = on_batch  # the views' per-batch hook (--pcap), or None
+        self.on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the views' per-batch hook (--pcap)
         self.share_interface = settings.command_line.share_interface
         self.started = time.monotonic()
         self.loaded_at = time.time()
@@ -304,6 +304,20 @@ class Service:
         plans = _plans(settings)
         self.links: list[Link] = [Link(s, plans[id(s.addresses)], self) for s in settings.interfaces]
         self.watcher = LinkWatcher([link.settings.name for link in self.links], self._link_event)
+
+    def set_on_batch(self, on_batch: Callable[[list[bytes], list[bytes]], None] | None) -> None:
+        """Hand every batch and its replies to on_batch (the pcap capture) from now on."""
+        self.on_batch = on_batch
+        for link in self.links:
+            link.responder.on_batch = on_batch
+
+    @property
+    def stopped(self) -> threading.Event:
+        return self._stop
+
+    def link_stats(self) -> list[Stats]:
+        """Each link's counters, as the links are now (for ProcessStats)."""
+        return [link.stats for link in self.links]
 
     # --- what other threads call ---
 
@@ -331,8 +345,12 @@ class Service:
 
     # --- running ---
 
-    def run(self) -> None:
-        """Answer until stopped. UserError when an interface present at start cannot be answered on."""
+    def run(self, on_ready: Callable[[], None] = lambda: None) -> None:
+        """Answer until stopped. UserError when an interface present at start cannot be answered on.
+
+        on_ready runs once the interfaces present have their sockets, before
+        the first batch (where `--user` drops root).
+        """
         try:
             for event in self.watcher.start():
                 for link in self._links_named(event.state.name):
@@ -345,6 +363,7 @@ class Service:
                         link.settings.name,
                         ", ".join(interface_names()),
                     )
+            on_ready()
             self._log_ready()
             self._loop()
         finally:
@@ -357,7 +376,7 @@ class Service:
             link.announcer.close()
         for link in self.links:
             with contextlib.suppress(OSError):
-                link.close("stopping")
+                link.close(None)
 
     def _log_ready(self) -> None:
         parts = []
@@ -389,7 +408,13 @@ class Service:
                     poller.register(fd, select.POLLIN)
             busy = False
             for link in open_links:
-                frames = link.engine.take()
+                if link.engine is None:
+                    continue  # closed in this round: the list is rebuilt at the next
+                try:
+                    frames = link.engine.take()
+                except (OSError, EngineError) as e:
+                    link.engine_error(e)
+                    continue
                 if frames:
                     busy = True
                     link.answer(frames)
@@ -397,7 +422,8 @@ class Service:
             if now >= next_sample:
                 next_sample = now + SAMPLE_INTERVAL
                 for link in open_links:
-                    link.read_kernel_drops()
+                    if link.engine is not None:
+                        link.read_kernel_drops()
             if busy:
                 continue
             for fd, events in poller.poll(POLL_TIMEOUT * 1000):
@@ -469,8 +495,8 @@ class Service:
                 self.links.append(Link(s, plans[id(s.addresses)], self))
         self.settings = settings
         self.loaded_at = time.time()
-        for link in self.links:  # VLAN links come and go: the parents' filters step aside for them
-            if link.engine is not None and not link.settings.vlan:
+        for link in self.links:  # the new sets; and VLAN links come and go: the parents' filters step aside for them
+            if link.engine is not None:
                 link.refilter()
         for event in self.watcher.watch([link.settings.name for link in self.links]):
             self._on_link_event(event)
@@ -478,10 +504,9 @@ class Service:
         log.info("reloaded (%s): %s", origin, ", ".join(f"{label} {n} addresses" for label, n in summary.items()))
         future.set_result({"reloaded": summary})
 
-    # --- what the views read ---
-
-    def snapshots(self) -> list[Stats]:
-        return [link.stats for link in self.links]
+    def reload_command(self) -> Future:
+        """The control socket's `reload`: the reload's Future (its result, a dict, is the answer)."""
+        return self.request_reload("the control socket")
 
     def install_signal_handlers(self) -> None:
         """SIGINT and SIGTERM stop, SIGHUP reloads. Call from the main thread."""
@@ -505,3 +530,45 @@ def _plans(settings: Settings) -> dict[int, SetPlan]:
         if id(s.addresses) not in plans:
             plans[id(s.addresses)] = SetPlan.of(s.addresses)
     return plans
+
+
+def run(cli: CommandLine) -> None:
+    """`arpresponder run`: load the settings, start the views, answer until stopped, print the summary.
+
+    The one entry point the CLI calls with what it parsed. UserError (one
+    line for the CLI to print) for anything that stops it before or while
+    it answers.
+    """
+    views = cli.views
+    check_view_options(views)
+    setup_logging(views.verbose, views.log_format, to_stderr=not (views.live and sys.stderr.isatty()))
+    events = keep_events()  # from the first warning on, for the live panel and `stats`
+    settings = load(cli)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    service = Service(settings)
+    stats = ProcessStats(service.link_stats, events)
+    service.install_signal_handlers()
+    # Closed in reverse: the views after the last count (the final JSON snapshot is the summary's numbers), then the
+    # summary. Service.run() itself stops the announcers and closes the engines before it returns.
+    with contextlib.ExitStack() as cleanup:
+        commands = {"stats": stats.snapshot, "reload": service.reload_command}
+        observers = Observers.start(stats, service.stopped, views, commands, settings.interfaces[0].name)
+        cleanup.callback(lambda: print(stats.summary(), flush=True))
+        cleanup.callback(observers.close)
+        cleanup.callback(service.stop)
+        service.set_on_batch(observers.on_batch)
+        if cli.duration is not None:
+            timer = threading.Timer(cli.duration, service.stop)
+            timer.daemon = True
+            timer.start()
+
+        def ready() -> None:
+            if settings.user:
+                uid, gid = drop_to_user(settings.user)
+                if observers.control_path is not None:
+                    with contextlib.suppress(OSError):  # the socket was made as root: it belongs to the user now
+                        os.chown(observers.control_path, uid, gid)
+                log.info("running as %s, with CAP_NET_RAW only", settings.user)
+
+        service.run(ready)

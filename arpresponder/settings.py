@@ -96,23 +96,24 @@ class Settings:
         return self.command_line.views
 
 
-def load(cli: CommandLine) -> Settings:
+def load(cli: CommandLine, need_interface: bool = True) -> Settings:
     """Read the config and address files and apply the command line; ConfigError (one line) for any problem.
 
     Interfaces that share a set share one AddressSet object: a million
-    addresses on two links are held once.
+    addresses on two links are held once. need_interface=False (`check`):
+    with no interface given, one InterfaceSettings named "" holds the set.
     """
     config = load_config(cli.config) if cli.config else Config()
     extra = []
     if cli.ip:
         extra.append(Tokens(list(cli.ip), lambda index: "--ip"))
     extra += [read_address_file(path) for path in cli.ip_files]
-    return _resolve(config, cli, extra)
+    return _resolve(config, cli, extra, need_interface)
 
 
-def _resolve(config: Config, cli: CommandLine, extra: list[Tokens]) -> Settings:
+def _resolve(config: Config, cli: CommandLine, extra: list[Tokens], need_interface: bool = True) -> Settings:
     """The precedence rule (see the module docstring)."""
-    entries = _chosen_entries(config, cli)
+    entries = _chosen_entries(config, cli, need_interface)
     given = (
         ("enabled", cli.announce),
         ("count", cli.announce_count),
@@ -143,12 +144,14 @@ def _resolve(config: Config, cli: CommandLine, extra: list[Tokens]) -> Settings:
     return Settings(tuple(interfaces), cli, user=cli.user or config.user, warnings=tuple(warnings))
 
 
-def _chosen_entries(config: Config, cli: CommandLine) -> list[InterfaceEntry]:
+def _chosen_entries(config: Config, cli: CommandLine, need_interface: bool = True) -> list[InterfaceEntry]:
     """The interfaces to answer on: the config's, chosen or replaced by -i."""
     if not cli.interfaces:
-        if not config.interfaces:
+        if config.interfaces:
+            return config.interfaces
+        if need_interface:
             raise ConfigError('no interface: give --interface, or interface = "..." in the config file')
-        return config.interfaces
+        return [InterfaceEntry("", "(no interface)")]
     named_tables = [entry for entry in config.interfaces if entry.table]
     if named_tables:
         known = {entry.name for entry in named_tables}
@@ -163,13 +166,12 @@ def _chosen_entries(config: Config, cli: CommandLine) -> list[InterfaceEntry]:
 
 
 def _address_set(sources: list[Tokens], entry: InterfaceEntry) -> AddressSet:
+    on = f" on {entry.name}" if entry.name else ""
     if not any(source.tokens for source in sources):
-        raise ConfigError(
-            f"no addresses to answer for on {entry.name}: give --ip, --ip-file, or addresses in the config file"
-        )
+        raise ConfigError(f"no addresses to answer for{on}: give --ip, --ip-file, or addresses in the config file")
     addresses = build_set(sources)
     if not addresses:
-        raise ConfigError(f"the address set for {entry.name} is empty: every address given is excluded")
+        raise ConfigError(f"the address set is empty{on}: every address given is excluded")
     return addresses
 
 

@@ -39,12 +39,6 @@ class Engine(Protocol):
     ) -> None:
         """Filter in the kernel for another set from now on, atomically (a reload)."""
 
-    def receive_batch(self, timeout: float) -> list[bytes]:
-        """Frames that arrived, as on the wire (VLAN tags included), waiting up to timeout for the first; [] if none.
-
-        OSError (ENETDOWN) while the link is down; InterfaceGone once the interface is deleted or replaced.
-        """
-
     def send(self, frame: bytes) -> None:
         """Transmit one frame; OSError if the kernel refuses it."""
 

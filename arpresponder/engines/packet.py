@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import select
 import socket
 import threading
 from collections.abc import Iterable
@@ -116,8 +115,6 @@ class PacketEngine:
                 program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans, vlan, sibling_vlans)
                 self.rx_sock = open_packet_socket(interface, program)
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
-                self._poll = select.poll()
-                self._poll.register(self.rx_sock, select.POLLIN)
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
                 self.accept_unicast_macs(unicast_macs)
         except OSError as e:
@@ -143,15 +140,6 @@ class PacketEngine:
         code = self.rx_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             raise receive_error(self.interface, self.ifindex, OSError(code, os.strerror(code)))
-
-    def receive_batch(self, timeout: float) -> list[bytes]:
-        frames = self.rx.take(MAX_BATCH)
-        if frames:
-            return frames
-        events = self._poll.poll(timeout * 1000)
-        if events and events[0][1] & select.POLLERR:
-            self.check()
-        return self.rx.take(MAX_BATCH)
 
     def replace_filter(
         self, target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans: tuple[int, ...] = ()

@@ -83,8 +83,9 @@ class ScapyEngine:
         return self.sock.fileno()
 
     def take(self) -> list[bytes]:
-        """Frames waiting now, up to MAX_BATCH."""
-        return self.receive_batch(0)
+        """Frames waiting now, up to MAX_BATCH; a receive error once the frames before it are taken (scapy reads
+        the socket's error as it receives, which clears it: there is no POLLERR left to wait for)."""
+        return self._receive()
 
     def check(self) -> None:
         """Raise the pending receive error, if any (see PacketEngine.check)."""
@@ -99,16 +100,14 @@ class ScapyEngine:
     def replace_filter(self, target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans=()) -> None:
         """Nothing to replace: this engine filters requests only, whatever the set (see kernel_filter)."""
 
-    def receive_batch(self, timeout: float) -> list[bytes]:
+    def _receive(self) -> list[bytes]:
         frames: list[bytes] = []
-        wait = timeout
         if self._error is None:
             try:
-                while len(frames) < MAX_BATCH and self.sock.select([self.sock], wait):
+                while len(frames) < MAX_BATCH and self.sock.select([self.sock], 0):
                     _cls, frame, _ts = self.sock.recv_raw()
                     if frame is not None:  # None: a frame we sent ourselves, seen on the way out
                         frames.append(frame)
-                    wait = 0
             except OSError as e:
                 # Reading a socket error clears it in the kernel: kept, to raise once the frames before it are handled.
                 self._error = receive_error(self.interface, self.ifindex, e)
