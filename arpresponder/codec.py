@@ -83,6 +83,15 @@ def gratuitous_frames(mac: bytes, ip: int, eth_src: bytes) -> tuple[bytes, bytes
     return request, reply
 
 
+def vlan_tags(frame: bytes) -> tuple[list[int], bytes]:
+    """The VLAN IDs of a frame's 802.1Q/802.1ad tags, outermost first, and the frame without them."""
+    vlans = []
+    while len(frame) >= 16 and int.from_bytes(frame[12:14], "big") in (ETHERTYPE_VLAN, ETHERTYPE_QINQ):
+        vlans.append(int.from_bytes(frame[14:16], "big") & 0x0FFF)
+        frame = frame[:12] + frame[16:]
+    return vlans, frame
+
+
 # --- addresses as text ---------------------------------------------------------------------------
 
 

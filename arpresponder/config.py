@@ -138,7 +138,10 @@ def load_config(path: Path) -> Config:
     for i, name in enumerate(data.get("address_files", [])):
         if not isinstance(name, str):
             raise ConfigError(f"{where('address_files')}: address_files[{i}] = {quote(name)}: expected a file name")
-        config.tokens.append(read_address_file(path.parent / name))
+        try:
+            config.tokens.append(read_address_file(path.parent / name))
+        except ConfigError as e:
+            raise ConfigError(f"{where('address_files', name)} address_files[{i}]: {e}") from None
 
     announce = data.get("announce", {})
     for key, value in announce.items():

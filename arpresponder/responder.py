@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .addrset import AddressSet
-from .codec import ArpFrame, FrameError, format_ipv4, format_mac
+from .codec import ArpFrame, FrameError, format_ipv4, format_mac, vlan_tags
 from .decision import NOTHING_WITHHELD, Drop, decide
 from .engines import Engine
 from .errors import EngineError
@@ -66,7 +66,7 @@ class Responder:
 
     def _warn_conflict(self, frame: bytes) -> None:
         self._warned_conflict = True
-        request = ArpFrame.from_bytes(frame)
+        request = ArpFrame.from_bytes(vlan_tags(frame)[1])  # decide() said CONFLICT: a well-formed request
         log.warning(
             "another host uses %s, an address in our set (it asked from %s); "
             "we do not answer it, and further cases are counted as 'conflict'",
@@ -76,13 +76,18 @@ class Responder:
 
 def describe(frame: bytes, outcome: bytes | Drop) -> str:
     """One log line for one decision."""
+    return (
+        f"drop {outcome}: {_text(frame)}" if isinstance(outcome, Drop) else f"reply {_text(outcome)} for {_text(frame)}"
+    )
+
+
+def _text(frame: bytes) -> str:
+    vlans, inner = vlan_tags(frame)
+    tagged = "".join(f" (vlan {vid})" for vid in vlans)
     try:
-        what = str(ArpFrame.from_bytes(frame))
+        return str(ArpFrame.from_bytes(inner)) + tagged
     except FrameError as e:
-        what = f"{len(frame)}-byte frame ({type(e).__name__}: {e})"
-    if isinstance(outcome, Drop):
-        return f"drop {outcome}: {what}"
-    return f"reply {ArpFrame.from_bytes(outcome)} for {what}"
+        return f"{len(frame)}-byte frame{tagged} ({type(e).__name__}: {e})"
 
 
 def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
