@@ -536,7 +536,8 @@ def lab_up(
         f"  ip netns exec {r} arpresponder run -i {lab.RESPONDER_IF} {default}\n"
         f"  ip netns exec {p} arping -c 3 -I {lab.PEER_IF} 198.51.100.150\n"
         f"  ip netns exec {p} arp-scan -I {lab.PEER_IF} {lab.SERVED_NET}\n"
-        f"  ip netns exec {p} ping -c 1 198.51.100.7; ip -n {p} neigh\n"
+        f"  ip netns exec {p} ping -c 1 198.51.100.7; ip -n {p} neigh   # nothing answers the ping: the ARP before it counts\n"
+        f"  ip netns exec {r} arpresponder stats   # from another shell, while it runs\n"
         f"remove it with: arpresponder lab down{'' if name == lab.DEFAULT_NAME else f' --name {name}'}"
     )
 

@@ -250,7 +250,10 @@ def _address_sources(where: _Locator, path: Path, prefix: str, table: dict) -> l
             raise ConfigError(
                 f"{where('address_files')}: {prefix}address_files[{i}] = {quote(name)}: expected a file name"
             )
-        sources.append(read_address_file(path.parent / name))
+        try:
+            sources.append(read_address_file(path.parent / name))
+        except ConfigError as e:
+            raise ConfigError(f"{where('address_files', name)} {prefix}address_files[{i}]: {e}") from None
     return sources
 
 

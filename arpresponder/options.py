@@ -107,8 +107,8 @@ def error_line(e: Exception) -> str:
     message = e.format_message().rstrip(".")
     message = message[:1].lower() + message[1:]
     ctx = getattr(e, "ctx", None)
-    if ctx is not None and isinstance(e, UsageError):
-        message += f"; see '{ctx.command_path} --help'"
+    if isinstance(e, UsageError):  # (click's own parser raises some without a context: a value missing, say)
+        message += f"; see '{ctx.command_path if ctx is not None else 'arpresponder'} --help'"
     return printable(message)
 
 

@@ -213,6 +213,10 @@ def test_stats_without_a_running_instance(tmp_path):
     assert_user_error(cli("stats", "--interval", "2"), 2, r"--interval sets the pace of --watch: give --watch too")
     both = cli("stats", "-i", "r0", "--control-socket", str(tmp_path / "x.sock"))
     assert_user_error(both, 2, r"give --interface or --control-socket, not both")
+    (tmp_path / "file.txt").write_text("not a socket")
+    result = cli("stats", "--control-socket", str(tmp_path / "file.txt"))
+    assert_user_error(result, 1, r"file.txt is not a control socket \(not a socket at all\)")
+    assert_user_error(cli("run", "--duration"), 2, r"'--duration' requires an argument; see 'arpresponder --help'")
 
 
 def test_check_prints_the_resolved_set(tmp_path):

@@ -100,6 +100,12 @@ def test_bad_line_in_an_address_file_names_the_line(tmp_path):
         cfg.address_set()
 
 
+def test_a_missing_address_file_names_the_config_line_that_names_it(tmp_path):
+    path = write(tmp_path, 'interface = "r0"\naddress_files = ["more.txt"]\n')
+    with pytest.raises(ConfigError, match=r"lab.toml:2 address_files\[0\]: cannot read address file .*more.txt"):
+        load_config(path)
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.toml")

@@ -125,3 +125,12 @@ def test_a_vlan_link_answers_its_vlan_tagged_as_a_kernel_vlan_device(tpid):
 )
 def test_a_vlan_link_leaves_every_other_frame_to_others(frame):
     assert decide(frame, ADDRESSES, OURS, vlan=100) == Drop.OTHER_VLAN
+
+
+def test_a_tagged_decision_is_described_with_its_vlan():
+    from arpresponder.responder import describe
+
+    frame = tagged(request(), 6 << 13)
+    line = describe(frame, decide(frame, ADDRESSES, OURS))
+    assert line.startswith("reply 198.51.100.10 is-at ") and line.endswith("(vlan 0)"), line
+    assert describe(tagged(request(), 10), Drop.OTHER_VLAN).startswith("drop other-vlan: who-has 198.51.100.10")

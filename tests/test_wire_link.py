@@ -224,3 +224,16 @@ def test_an_interface_replaced_under_a_flood_is_never_answered_deafly(lab, engin
     assert len(errors) == 1 and re.search(r"r0 (disappeared|was deleted and a new interface of that name)", errors[0])
     assert "answering again once it is up" not in r.stderr
     assert "replies sent" in r.stdout
+
+
+def test_verbose_logs_our_decisions_and_no_library_internals(lab):
+    """-v is for arpresponder's decisions: pyroute2's (or scapy's) debug output stays out."""
+    port = PeerPort(lab)
+    with run(lab, "-i", RESPONDER_IF, "--ip", "198.51.100.10", "-v") as r:
+        port.exchange([tagged(request(tpa="198.51.100.10"), 10), request(tpa="198.51.100.10")])
+        assert r.stop() == 0
+    port.close()
+    debug = [line for line in r.stderr.splitlines() if " DEBUG " in line]
+    assert any("drop other-vlan: who-has 198.51.100.10" in line and "(vlan 10)" in line for line in debug), debug
+    assert any("reply 198.51.100.10 is-at" in line for line in debug), debug
+    assert all(" reply " in line or " drop " in line for line in debug), debug

@@ -89,8 +89,10 @@ def find_socket(interface: str | None) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
+        where = "this network namespace" if directory == RUN_DIR else f"namespace {directory.name}"
         raise ControlError(
-            f"no running arpresponder found (no control socket in {directory}); give --interface or --control-socket"
+            f"no running arpresponder found in {where} (no control socket in {directory}); give --interface or "
+            "--control-socket, or ask inside the instance's namespace (ip netns exec NETNS arpresponder stats)"
         )
     raise ControlError(
         f"several instances run here ({', '.join(p.stem for p in found)}): give --interface or --control-socket"
@@ -195,6 +197,13 @@ def _result(future: Future) -> dict:
         return {"error": f"failed: {e}"}
 
 
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _line(answer: dict) -> bytes:
     return json.dumps(answer).encode() + b"\n"
 
@@ -242,6 +251,8 @@ def query(path: Path, command: str = "stats", timeout: float = 5.0, errors: bool
             f"permission denied on {path}: the control socket is for its owner only (run as root)"
         ) from None
     except ConnectionRefusedError:
+        if not _is_socket(path):
+            raise ControlError(f"{path} is not a control socket (not a socket at all)") from None
         raise ControlError(f"nothing answers on {path}: the instance that made it has stopped") from None
     except TimeoutError:
         raise ControlError(f"{path} did not answer within {timeout:g} s") from None

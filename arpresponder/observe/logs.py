@@ -145,9 +145,11 @@ class _StreamWriter:
 
 
 def setup_logging(verbose: bool = False, fmt: LogFormat = LogFormat.text, to_stderr: bool = True) -> None:
-    """Configure the root logger once: DEBUG with verbose, else INFO; stderr unless a full-screen view owns it."""
+    """Configure the root logger once: INFO, and arpresponder's own DEBUG with verbose (a library's debug output,
+    pyroute2's say, is not ours to show); stderr unless a full-screen view owns it."""
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.INFO)
+    logging.getLogger("arpresponder").setLevel(logging.DEBUG if verbose else logging.NOTSET)
     close_logging()
     for handler in root.handlers[:]:
         root.removeHandler(handler)
