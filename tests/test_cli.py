@@ -55,9 +55,14 @@ def test_no_interface():
     assert_user_error(cli("run", "--ip", "198.51.100.7"), 2, r"no interface: give --interface")
 
 
-def test_unknown_interface_lists_the_ones_there_are():
-    result = cli("run", "-i", "nosuch0", "--ip", "198.51.100.7")
-    assert_user_error(result, 1, r"no interface named 'nosuch0'; interfaces here: .*\blo\b")
+@pytest.mark.wire
+def test_a_missing_interface_is_waited_for_and_the_ones_there_are_listed(lab):
+    """A typo waits too (the interface may yet appear), so the warning lists what there is."""
+    result = cli("run", "-i", "nosuch0", "--ip", "198.51.100.7", "--duration", "1", ns=lab.responder_ns)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"WARNING nosuch0 does not exist \(yet\): waiting for it to appear \(interfaces here: lo, r0\)",
+                     result.stderr), result.stderr  # fmt: skip
+    assert "ready: nosuch0: waiting for it, for 1 address" in result.stderr
 
 
 def test_bad_config_file(tmp_path):
