@@ -100,7 +100,7 @@ def test_bad_announce_option():
         (["lab", "up", "--name", "../x"], r"--name: expected a lab name .*, not '../x'"),
         (["run", "--durtion", "1"], r"no such option: --durtion.*; see '.* run --help'$"),
         (["nosuch"], r"no such command 'nosuch'; see '.* --help'$"),
-        (["run", "--duration"], r"option '--duration' requires an argument$"),
+        (["run", "--duration"], r"option '--duration' requires an argument; see 'arpresponder --help'$"),
         (["check", "a.toml", "b.toml"], r"got unexpected extra argument\(s\) \(b.toml\)"),
     ],
 )
@@ -138,7 +138,7 @@ def test_arguments_that_are_not_utf8_are_escaped_not_a_traceback():
         (["run", "--config", "{dir}"], 2, r"cannot read config .*: Is a directory"),
         (["check", "--ip-file", "{dir}"], 2, r"cannot read address file .*: Is a directory"),
         (["check", "--ip-file", ""], 2, r"--ip-file: expected a file name, not ''"),
-        (["stats", "--control-socket", "{file}"], 1, r"nothing answers on .*not-a-socket"),
+        (["stats", "--control-socket", "{file}"], 1, r"not-a-socket is not a control socket"),
     ],
 )
 def test_a_path_that_cannot_be_read_is_one_line(tmp_path, args, code, message):
@@ -221,7 +221,6 @@ def test_stats_without_a_running_instance(tmp_path):
     (tmp_path / "file.txt").write_text("not a socket")
     result = cli("stats", "--control-socket", str(tmp_path / "file.txt"))
     assert_user_error(result, 1, r"file.txt is not a control socket \(not a socket at all\)")
-    assert_user_error(cli("run", "--duration"), 2, r"'--duration' requires an argument; see 'arpresponder --help'")
 
 
 def test_check_prints_the_resolved_set(tmp_path):
