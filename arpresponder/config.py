@@ -388,7 +388,7 @@ class _Locator:
             at = min(found, default=-1)
         if at < 0:
             name = re.escape(key.split("[")[0])
-            match = re.search(rf"^[ \t]*(?:{name}[ \t]*=|\[[ \t]*{name}[ \t]*\])", self.text, re.MULTILINE)
+            match = re.search(rf"^[ \t]*(?:{name}[ \t]*=|\[\[?[ \t]*{name}[ \t]*\]\]?)", self.text, re.MULTILINE)
             at = match.start() if match else -1
         if at < 0:
             return _show(self.path)

@@ -70,9 +70,24 @@ class SetPlan:
     entry_macs: frozenset[bytes]  # MACs besides the interface's that requests may be sent to
 
     @classmethod
-    def of(cls, addresses: AddressSet) -> SetPlan:
-        withheld = dict.fromkeys(broadcast_targets(addresses), Drop.SUBNET_BROADCAST)
+    def of(cls, addresses: AddressSet, host: Host) -> SetPlan:
+        withheld = dict.fromkeys(host.broadcast_targets(addresses), Drop.SUBNET_BROADCAST)
         return cls(addresses, target_spans(addresses), withheld, frozenset(addresses.entry_macs()))
+
+
+class Host:
+    """What the service asks of the machine: interfaces, their engines, link events, the kernel's tables.
+
+    The only way the service reaches the system, so that tests can drive
+    the whole loop with a fake one and no root (tests/test_loop.py).
+    """
+
+    open_engine = staticmethod(open_engine)
+    interface_facts = staticmethod(interface_facts)
+    interface_names = staticmethod(interface_names)
+    warnings_for = staticmethod(warnings_for)
+    broadcast_targets = staticmethod(broadcast_targets)
+    link_watcher = LinkWatcher
 
 
 class Link:
@@ -119,12 +134,13 @@ class Link:
         instance answers there, no privilege): the caller decides whether that ends the run."""
         if self.engine is not None:
             return
-        facts = interface_facts(self.settings.name)
-        for warning in warnings_for(facts, self.plan.addresses):
+        host = self.service.host
+        facts = host.interface_facts(self.settings.name)
+        for warning in host.warnings_for(facts, self.plan.addresses):
             log.warning("%s: %s", self.label, warning)
         claim = None if self.service.share_interface else InterfaceClaim(self.settings.name, self.settings.vlan)
         try:
-            engine = open_engine(
+            engine = host.open_engine(
                 self.settings.engine,
                 self.settings.name,
                 target_spans=self.plan.spans,
@@ -289,21 +305,23 @@ class Wakeup:
 class Service:
     """Answers on every interface of the settings until stop() (SIGINT, SIGTERM, --duration)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, host: Host | None = None):
         self.settings = settings
+        self.host = host or Host()
         self.on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the views' per-batch hook (--pcap)
         self.share_interface = settings.command_line.share_interface
         self.started = time.monotonic()
         self.loaded_at = time.time()
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once the interfaces present answer (or wait), before the first batch
         self._wakeup = Wakeup()
         self._queue: deque[Callable[[], None]] = deque()  # work for the loop, from other threads
         self._engines_changed = True
         self._reload: Future | None = None
         self._reload_lock = threading.Lock()
-        plans = _plans(settings)
+        plans = self._plans(settings)
         self.links: list[Link] = [Link(s, plans[id(s.addresses)], self) for s in settings.interfaces]
-        self.watcher = LinkWatcher([link.settings.name for link in self.links], self._link_event)
+        self.watcher = self.host.link_watcher([link.settings.name for link in self.links], self._link_event)
 
     def set_on_batch(self, on_batch: Callable[[list[bytes], list[bytes]], None] | None) -> None:
         """Hand every batch and its replies to on_batch (the pcap capture) from now on."""
@@ -361,10 +379,11 @@ class Service:
                     log.warning(
                         "%s does not exist (yet): waiting for it to appear (interfaces here: %s)",
                         link.settings.name,
-                        ", ".join(interface_names()),
+                        ", ".join(self.host.interface_names()),
                     )
             on_ready()
             self._log_ready()
+            self.ready.set()
             self._loop()
         finally:
             self.close()
@@ -457,7 +476,7 @@ class Service:
     def _reload_worker(self, future: Future, origin: str) -> None:
         try:
             settings = load(self.settings.command_line)
-            plans = _plans(settings)
+            plans = self._plans(settings)
             old = {link.key: link.settings.addresses for link in self.links}
             announce = {}
             for s in settings.interfaces:
@@ -504,6 +523,14 @@ class Service:
         log.info("reloaded (%s): %s", origin, ", ".join(f"{label} {n} addresses" for label, n in summary.items()))
         future.set_result({"reloaded": summary})
 
+    def _plans(self, settings: Settings) -> dict[int, SetPlan]:
+        """A SetPlan per distinct AddressSet of the settings (interfaces sharing a set share its plan)."""
+        plans: dict[int, SetPlan] = {}
+        for s in settings.interfaces:
+            if id(s.addresses) not in plans:
+                plans[id(s.addresses)] = SetPlan.of(s.addresses, self.host)
+        return plans
+
     def reload_command(self) -> Future:
         """The control socket's `reload`: the reload's Future (its result, a dict, is the answer)."""
         return self.request_reload("the control socket")
@@ -521,15 +548,6 @@ class Service:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGHUP, reload)
-
-
-def _plans(settings: Settings) -> dict[int, SetPlan]:
-    """A SetPlan per distinct AddressSet of the settings (interfaces sharing a set share its plan)."""
-    plans: dict[int, SetPlan] = {}
-    for s in settings.interfaces:
-        if id(s.addresses) not in plans:
-            plans[id(s.addresses)] = SetPlan.of(s.addresses)
-    return plans
 
 
 def run(cli: CommandLine) -> None:

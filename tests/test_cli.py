@@ -230,12 +230,26 @@ def test_check_prints_the_resolved_set(tmp_path):
     result = cli("check", str(tmp_path / "lab.toml"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-4:] == [
-        "answers for 64 addresses in 3 entries:",
-        "  198.51.100.7 = 02:aa:bb:cc:dd:ee",
-        "  198.51.100.128/31  (2 addresses)",
-        "  198.51.100.131-198.51.100.191  (61 addresses)",
+        "  answers for 64 addresses in 3 entries:",
+        "    198.51.100.7 = 02:aa:bb:cc:dd:ee",
+        "    198.51.100.128/31  (2 addresses)",
+        "    198.51.100.131-198.51.100.191  (61 addresses)",
     ]
-    assert "interface: nosuch0 (not usable on this machine" in result.stdout
+    assert "interface: nosuch0 (not here now: no interface named 'nosuch0'" in result.stdout
+
+
+def test_check_prints_each_interface_of_a_config(tmp_path):
+    (tmp_path / "lab.toml").write_text(
+        'addresses = ["198.51.100.0/28"]\n[announce]\nenabled = true\n'
+        '[[interfaces]]\nname = "nosuch0"\n'
+        '[[interfaces]]\nname = "nosuch0"\nvlan = 100\naddresses = ["203.0.113.7"]\nannounce = { every = 30 }\n'
+        '[[interfaces]]\nname = "nosuch1"\nengine = "scapy"\n'
+    )
+    out = cli("check", str(tmp_path / "lab.toml")).stdout
+    assert "interface: nosuch0 (" in out and "interface: nosuch0 vlan 100 (" in out and "interface: nosuch1 (" in out
+    assert "announce: yes (2 rounds, 2 s apart, at most 1000 frames/s, and every 30 s)" in out
+    assert "answers for 16 addresses in 1 entry:" in out and "answers for 1 address in 1 entry:" in out
+    assert "engine: scapy" in out and "answers for the same set as above" in out
 
 
 def test_check_warns_about_what_has_no_effect():

@@ -125,8 +125,8 @@ class ControlServer:
         protocol = Protocol(
             end=b"\n", max_request=MAX_COMMAND, respond=self.respond, deadline=CLIENT_TIMEOUT, max_connections=MAX_CLIENTS,
             busy=_line({"error": f"busy: {MAX_CLIENTS} clients are connected; try again"}),
-            too_slow=_line({"error": f"no command within {CLIENT_TIMEOUT:g} s, or no answer to it within {SLOW_TIMEOUT:g} s"}),
-            slow_deadline=SLOW_TIMEOUT,
+            too_slow=_line({"error": f"no command within {CLIENT_TIMEOUT:g} s"}),
+            slow_deadline=SLOW_TIMEOUT, no_answer=_line({"error": f"no answer within {SLOW_TIMEOUT:g} s"}),
         )  # fmt: skip
         self._server = BoundedServer(self._bind(path), protocol, "control socket", dropped or control_dropped())
 

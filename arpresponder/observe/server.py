@@ -55,6 +55,7 @@ class Protocol:
     deadline: float  # seconds from accept to the end of the response
     max_connections: int  # open at once
     slow_deadline: float = 0.0  # seconds from the request to the end of a reply that came as a Future
+    no_answer: bytes = b""  # sent when such a Future is not done by then, before the connection is closed
 
 
 @dataclass(eq=False)
@@ -224,7 +225,9 @@ class BoundedServer:
         late = [c for c in self._connections if c.deadline <= now]
         self.dropped.add(len(late))  # counted before the peer sees the close
         for connection in late:
-            if connection.response is None:
+            if connection.pending is not None:
+                self._send_once(connection.sock, self.protocol.no_answer)
+            elif connection.response is None:
                 self._send_once(connection.sock, self.protocol.too_slow)
             self._drop(connection)
         if self._accept_paused_until and now >= self._accept_paused_until:
