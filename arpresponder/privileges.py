@@ -201,14 +201,7 @@ def drop_to_user(name: str) -> tuple[int, int]:
     Threads this one starts later inherit its sets. Returns (uid, gid).
     PrivilegeError when the user does not exist or we are not root.
     """
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        raise PrivilegeError(f"--user {name}: no such user") from None
-    if os.geteuid() != 0:
-        raise PrivilegeError(f"--user {name}: switching users needs root; start as root, or without --user")
+    entry = user_entry(name)
     libc = ctypes.CDLL(None, use_errno=True)
     # The bounding set first: dropping from it takes CAP_SETPCAP, which we have only until the end.
     for cap in range(_last_cap() + 1):
@@ -225,6 +218,20 @@ def drop_to_user(name: str) -> tuple[int, int]:
         raise PrivilegeError(f"--user {name}: keeping CAP_NET_RAW failed: {e.strerror or e}") from None
     libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
     return entry.pw_uid, entry.pw_gid
+
+
+def user_entry(name: str):
+    """The passwd entry of user `name`, if we may become it: PrivilegeError when there is no such user, or we are
+    not root (only root can switch users)."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise PrivilegeError(f"--user {name}: no such user") from None
+    if os.geteuid() != 0:
+        raise PrivilegeError(f"--user {name}: switching users needs root; start as root, or without --user")
+    return entry
 
 
 def set_only(cap: int) -> None:

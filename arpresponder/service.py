@@ -43,13 +43,13 @@ from .codec import ZERO_MAC, format_mac
 from .decision import Drop
 from .engines import Engine, InterfaceGone, engine_name, open_engine
 from .engines.bpf import target_spans
-from .errors import EngineError, UserError
+from .errors import ConfigError, EngineError, UserError
 from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
 from .links import Change, LinkEvent, LinkState, LinkWatcher
 from .observe.logs import keep_events, setup_logging
 from .observe.stats import ProcessStats, Stats
 from .observe.views import Observers, check_view_options
-from .privileges import drop_to_user
+from .privileges import drop_to_user, user_entry
 from .responder import Responder
 from .settings import CommandLine, InterfaceSettings, Settings, load
 
@@ -136,6 +136,12 @@ class Link:
             return
         host = self.service.host
         facts = host.interface_facts(self.settings.name)
+        if self.settings.vlan and facts.vlan_of is not None:
+            parent, vid = facts.vlan_of
+            raise ConfigError(
+                f"{self.label}: {facts.name} is itself a VLAN device (VLAN {vid} of {parent}): give its parent, "
+                f'name = "{parent}", for vlan = {self.settings.vlan}'
+            )
         for warning in host.warnings_for(facts, self.plan.addresses):
             log.warning("%s: %s", self.label, warning)
         claim = None if self.service.share_interface else InterfaceClaim(self.settings.name, self.settings.vlan)
@@ -564,6 +570,8 @@ def run(cli: CommandLine) -> None:
     settings = load(cli)
     for warning in settings.warnings:
         log.warning("%s", warning)
+    if settings.user:
+        user_entry(settings.user)  # a user that does not exist is an error now, not once the sockets are open
     service = Service(settings)
     stats = ProcessStats(service.link_stats, events)
     service.install_signal_handlers()
@@ -583,10 +591,10 @@ def run(cli: CommandLine) -> None:
 
         def ready() -> None:
             if settings.user:
-                uid, gid = drop_to_user(settings.user)
-                if observers.control_path is not None:
-                    with contextlib.suppress(OSError):  # the socket was made as root: it belongs to the user now
-                        os.chown(observers.control_path, uid, gid)
+                entry = user_entry(settings.user)
+                if observers.control_path is not None:  # made as root: it belongs to the user from now on
+                    os.chown(observers.control_path, entry.pw_uid, entry.pw_gid)
+                drop_to_user(settings.user)
                 log.info("running as %s, with CAP_NET_RAW only", settings.user)
 
         service.run(ready)

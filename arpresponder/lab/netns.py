@@ -321,6 +321,8 @@ class ResponderProcess(LabProcess):
     READY_MARK = "ready:"
 
     def __init__(self, lab: Lab, args: Sequence[str], ns: str | None = None, ready_timeout: float = 15,
-                 wrapper: Sequence[str] = ()):  # fmt: skip
-        super().__init__(ns or lab.responder_ns, [sys.executable, "-m", "arpresponder", *args], self.READY_MARK,
-                         ready_timeout, wrapper=wrapper)  # fmt: skip
+                 wrapper: Sequence[str] = (), prefix: Sequence[str] = ()):  # fmt: skip
+        """prefix goes inside the namespace, in front of python (e.g. `setpriv …` to run as another user); it must
+        exec, so that `pid` is arpresponder's own process."""
+        super().__init__(ns or lab.responder_ns, [*prefix, sys.executable, "-m", "arpresponder", *args],
+                         self.READY_MARK, ready_timeout, wrapper=wrapper)  # fmt: skip

@@ -182,8 +182,13 @@ class ControlServer:
 
     def close(self) -> None:
         self._server.close()
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # after --user, a directory only root may write to: the next instance replaces it
+            log.warning("control socket: cannot remove %s (%s); it is left, and replaced next time", self.path,
+                        e.strerror)  # fmt: skip
         if self.path.parent.parent == RUN_DIR:  # a per-namespace directory: labs come and go, leave none behind
             with contextlib.suppress(OSError):
                 self.path.parent.rmdir()  # only if empty
