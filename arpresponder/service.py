@@ -43,6 +43,7 @@ from .codec import ZERO_MAC, format_mac
 from .decision import Drop
 from .engines import Engine, InterfaceGone, engine_name, open_engine
 from .engines.bpf import target_spans
+from .engines.linux import check_raw_sockets
 from .errors import ConfigError, EngineError, UserError
 from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
 from .links import Change, LinkEvent, LinkState, LinkWatcher
@@ -572,6 +573,8 @@ def run(cli: CommandLine) -> None:
         log.warning("%s", warning)
     if settings.user:
         user_entry(settings.user)  # a user that does not exist is an error now, not once the sockets are open
+    if sys.platform.startswith("linux"):
+        check_raw_sockets()  # now, not when an interface we wait for appears
     service = Service(settings)
     stats = ProcessStats(service.link_stats, events)
     service.install_signal_handlers()

@@ -306,7 +306,7 @@ def test_sigint_and_sigterm_end_cleanly_with_a_summary(lab):
 
 @pytest.mark.wire
 @pytest.mark.parametrize("engine", ["packet", "scapy"])
-def test_link_down_is_survived_and_a_vanished_interface_ends_the_run(lab, engine):
+def test_link_down_is_survived_and_a_vanished_interface_is_waited_for(lab, engine):
     r = ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "198.51.100.7", "--engine", engine])
     lab.run(lab.responder_ns, "ip", "link", "set", RESPONDER_IF, "down")
     time.sleep(0.5)
@@ -314,11 +314,11 @@ def test_link_down_is_survived_and_a_vanished_interface_ends_the_run(lab, engine
     _, macs = lab.arping("198.51.100.7", count=2)
     assert RESPONDER_MAC in macs  # still answering after the link came back
     lab.run(lab.responder_ns, "ip", "link", "del", RESPONDER_IF)
-    r.proc.wait(timeout=10)
-    assert r.stop() == 1
-    assert "r0 went down; answering again once it is up" in r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("arpresponder: error:")]
-    assert errors == ["arpresponder: error: r0 disappeared"]
+    time.sleep(1)
+    assert r.proc.poll() is None  # still running: r0 may come back (tests/test_service.py: and it is answered)
+    assert r.stop() == 0
+    assert "r0 is down; answering again once it is up" in r.stderr and "r0 is up: answering" in r.stderr
+    assert re.search(r"r0 (is gone|disappeared).*; waiting for r0 to come back", r.stderr), r.stderr
     assert "Traceback" not in r.stderr and "WARNING:" not in r.stderr  # nor scapy's own noise
     assert "replies sent" in r.stdout
 
