@@ -378,20 +378,30 @@ def test_demo_succeeds_and_leaves_nothing_behind():
 
 
 @pytest.mark.wire
-def test_demo_interrupted_removes_its_lab():
+def demo_responders() -> set[str]:
+    """The pids of demo responders running now (pgrep on the demo's command line)."""
+    out = subprocess.run(["pgrep", "-f", "arpresponder run --interface r0 --engine auto"], capture_output=True,
+                         text=True, check=False).stdout  # fmt: skip
+    return set(out.split())
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5])  # while the responder starts, and once it answers
+def test_demo_interrupted_removes_its_lab(delay):
     before = netns_names("arpr-demo")
+    responders_before = demo_responders()
     proc = subprocess.Popen(
         [sys.executable, "-m", "arpresponder", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     for line in proc.stdout:
         if line.startswith("responder:"):
             break
-    time.sleep(0.5)
+    time.sleep(delay)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert "interrupted; the lab is removed" in out
     assert netns_names("arpr-demo") == before
+    assert demo_responders() <= responders_before  # none left running, however early it was interrupted
 
 
 @pytest.mark.parametrize("option", [["--verbose"], ["--stats-interval", "1"], ["--log-format", "json"]])

@@ -272,10 +272,13 @@ class LabProcess:
         for t in self._readers:
             t.start()
         deadline = time.monotonic() + ready_timeout
-        while not self._ready.wait(0.05):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise LabError(f"{' '.join(argv)} did not become ready:\n{self.stderr}{self.stdout}")
+        try:
+            while not self._ready.wait(0.05):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise LabError(f"{' '.join(argv)} did not become ready:\n{self.stderr}{self.stdout}")
+        except BaseException:  # not ready, or interrupted while waiting (a demo's Ctrl-C): never left running
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
