@@ -338,6 +338,9 @@ class AddressSet:
     def __contains__(self, ip: int) -> bool:
         return self.resolve(ip, b"") is not None
 
+    def __repr__(self) -> str:  # the arrays run to megabytes
+        return f"<AddressSet: {self.size} addresses, {len(self.singles)} singles, {len(self.range_starts)} ranges>"
+
     def within(self, first: int, last: int, limit: int) -> list[int]:
         """Up to limit addresses of the set in [first, last], lowest first (e.g. to name a few in a warning).
 

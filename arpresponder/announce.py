@@ -13,7 +13,7 @@ import errno
 import logging
 import threading
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 from .addrset import AddressSet
@@ -30,11 +30,13 @@ class AnnounceSettings:
     count: int = 2  # rounds (RFC 5227: ANNOUNCE_NUM)
     interval: float = 2.0  # seconds between rounds (RFC 5227: ANNOUNCE_INTERVAL)
     rate: float = 1000.0  # frames per second, at most
+    enabled: bool = False  # announce at start, when the link comes up or changes MAC, and what a reload adds
+    every: float | None = None  # and the whole set again every this many seconds (None: never)
 
 
 def announce(
     send: Callable[[bytes], None],
-    addresses: AddressSet,
+    addresses: AddressSet | Entries,
     interface_mac: bytes,
     settings: AnnounceSettings,
     stop: threading.Event | None = None,
@@ -96,3 +98,120 @@ def _send_patiently(send: Callable[[bytes], None], frame: bytes, stop: threading
                 raise
         if stop.wait(RETRY_WAIT):
             return False
+
+
+class Entries:
+    """Some addresses to announce, each with its entry MAC (None: the interface's): what a reload added.
+
+    Quacks like the AddressSet that announce() otherwise takes: addresses() and len().
+    """
+
+    def __init__(self, entries: list[tuple[int, bytes | None]]):
+        self._entries = entries
+
+    def addresses(self) -> Iterator[tuple[int, bytes | None]]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, ip: int) -> bool:
+        return any(entry_ip == ip for entry_ip, _ in self._entries)
+
+
+def added(new: AddressSet, old: AddressSet) -> Entries:
+    """What to announce after a reload: the addresses of new that old lacks, or that it answered with another MAC."""
+    missing = object()
+    return Entries([(ip, mac) for ip, mac in new.addresses() if old.resolve(ip, missing) != (mac or missing)])
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as what one link announces, read when a job starts: the engine's send, the MAC, the set."""
+
+    send: Callable[[bytes], None]
+    mac: bytes
+    addresses: AddressSet
+    skip: Container[int]  # addresses of the set not answered there (withheld)
+
+
+class Announcer:
+    """One link's gratuitous ARP, sent from a thread of its own: jobs in the order asked, and every `every` seconds.
+
+    target() says, when a job starts, where to send and as what MAC (None:
+    the link is not answering, and the job is dropped), so a job started
+    after the MAC changed or the interface came back uses the new ones.
+    cancel() drops what is queued and stops the job under way between two
+    frames; close() ends the thread.
+    """
+
+    def __init__(self, label: str, settings: AnnounceSettings, target: Callable[[], Target | None],
+                 on_sent: Callable[[int], None]):  # fmt: skip
+        self.label = label
+        self.settings = settings
+        self.target = target
+        self.on_sent = on_sent
+        self._jobs: list[tuple[str, AddressSet | Entries | None]] = []  # (why, what: None for the whole set)
+        self._wake = threading.Condition()
+        self._stop_job = threading.Event()
+        self._closed = False
+        self._next_refresh = time.monotonic() + settings.every if settings.every else None
+        self._thread = threading.Thread(target=self._run, name=f"announce {label}", daemon=True)
+        self._thread.start()
+
+    def request(self, why: str, what: Entries | None = None) -> None:
+        """Announce `what` (default: the whole set) once the jobs before it are done; `why` is logged."""
+        with self._wake:
+            self._jobs.append((why, what))
+            self._wake.notify()
+
+    def reconfigure(self, settings: AnnounceSettings) -> None:
+        """New pace and refresh period (a reload); the job under way keeps its own."""
+        with self._wake:
+            self.settings = settings
+            self._next_refresh = time.monotonic() + settings.every if settings.every else None
+            self._wake.notify()
+
+    def cancel(self) -> None:
+        """Drop the queued jobs and stop the one under way (the link stops answering)."""
+        with self._wake:
+            self._jobs.clear()
+            self._stop_job.set()
+
+    def close(self, timeout: float = 2) -> None:
+        with self._wake:
+            self._closed = True
+            self._jobs.clear()
+            self._stop_job.set()
+            self._wake.notify()
+        self._thread.join(timeout)
+
+    def _next_job(self) -> tuple[str, AddressSet | Entries | None, AnnounceSettings] | None:
+        """Wait for a job (or the refresh); None once closed."""
+        with self._wake:
+            while not self._closed:
+                if self._jobs:
+                    why, what = self._jobs.pop(0)
+                    self._stop_job.clear()
+                    return why, what, self.settings
+                now = time.monotonic()
+                if self._next_refresh is not None and now >= self._next_refresh:
+                    self._next_refresh = now + self.settings.every
+                    self._stop_job.clear()
+                    return f"every {self.settings.every:g} s", None, self.settings
+                wait = None if self._next_refresh is None else self._next_refresh - now
+                self._wake.wait(wait)
+        return None
+
+    def _run(self) -> None:
+        while (job := self._next_job()) is not None:
+            why, what, settings = job
+            target = self.target()
+            if target is None:
+                continue  # not answering now: the link announces again when it does
+            log.info("%s: announcing (%s)", self.label, why)
+            try:
+                announce(target.send, what if what is not None else target.addresses, target.mac, settings,
+                         self._stop_job, on_sent=self.on_sent, skip=target.skip)  # fmt: skip
+            except OSError as e:
+                log.warning("%s: announcing stopped: the kernel refused a frame: %s", self.label, e.strerror or e)

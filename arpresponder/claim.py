@@ -1,7 +1,8 @@
 """One instance per interface: a second one on the same link would answer every request again.
 
 An instance claims its interface by binding an abstract Unix socket named
-after it (`@arpresponder/interface/r0`). Abstract socket names belong to a
+after it (`@arpresponder/interface/r0`; a VLAN answered on its parent,
+`@arpresponder/interface/r0/vlan/100`). Abstract socket names belong to a
 network namespace, as interface names do, so two labs' r0 never collide
 while two containers sharing one namespace do; the kernel releases the
 name when the process ends, however it ends (no stale lock file after a
@@ -29,20 +30,20 @@ class InterfaceTaken(UserError):
 class InterfaceClaim:
     """Holds the claim on one interface until close(); InterfaceTaken (naming the holder's pid) if it is held."""
 
-    def __init__(self, interface: str):
-        self.interface = interface
-        self.name = PREFIX + interface
+    def __init__(self, interface: str, vlan: int = 0):
+        self.interface = f"{interface} vlan {vlan}" if vlan else interface
+        self.name = PREFIX + interface + (f"/vlan/{vlan}" if vlan else "")
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             self._sock.bind("\0" + self.name)
         except OSError as e:
             self._sock.close()
             if e.errno != errno.EADDRINUSE:
-                raise UserError(f"cannot claim {interface} for this instance: {e.strerror or e}") from None
+                raise UserError(f"cannot claim {self.interface} for this instance: {e.strerror or e}") from None
             pid = holder_pid(self.name)
             who = f"pid {pid}" if pid else "a process in another PID namespace"
             raise InterfaceTaken(
-                f"another arpresponder ({who}) answers on {interface} in this network namespace already: two would "
+                f"another arpresponder ({who}) answers on {self.interface} in this network namespace already: two would "
                 "answer every request twice; stop it, or give --share-interface if that is what you want"
             ) from None
 

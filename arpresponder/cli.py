@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -17,13 +16,12 @@ from typing import Annotated
 import typer
 
 from . import limits, options
-from .addrset import AddressSet
-from .announce import AnnounceSettings, announce
+from .announce import AnnounceSettings
 from .codec import format_mac
-from .config import Config, Tokens, load_config, read_address_file
 from .engines import ENGINES
 from .errors import ConfigError, UserError, printable
-from .observe.logs import LogFormat, flush_logging, keep_events, setup_logging
+from .observe.logs import LogFormat, flush_logging, setup_logging
+from .settings import PCAP_MAX, CommandLine, ViewSettings
 
 log = logging.getLogger("arpresponder")
 
@@ -43,8 +41,6 @@ lab_app = typer.Typer(help="Build or remove a throwaway two-namespace veth lab (
 app.add_typer(lab_app, name="lab")
 
 
-PCAP_MAX = 10_000  # frames --pcap writes unless --pcap-max says otherwise
-
 EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # --engine's values (options.one_of)
 
 
@@ -52,9 +48,14 @@ EngineName = StrEnum("EngineName", [(name, name) for name in ENGINES])  # --engi
 # interface name has a `parser=` from options.py: it checks the value as typer reads it, and a bad one ends
 # in one error line naming the option (options.error_line, main()).
 InterfaceOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ethernet interface to answer on."
+        "--interface",
+        "-i",
+        metavar="IFACE",
+        parser=options.interface,
+        help="Ethernet interface to answer on; repeat for several (the same set on each). With [[interfaces]] in "
+        "the config: which of them.",
     ),
 ]
 IpOpt = Annotated[
@@ -134,63 +135,15 @@ ControlSocketOpt = Annotated[
 ]  # fmt: skip
 
 
-def _load(config: Path | None, interface: str | None, ip: list[str] | None, ip_file: list[Path] | None,
-          engine: EngineName | None) -> Config:  # fmt: skip
-    """The config file, if any, with the command line on top: --ip adds addresses, the rest overrides."""
-    cfg = load_config(config) if config else Config()
-    if interface:
-        if cfg.interface and cfg.interface != interface:
-            log.info("--interface %s overrides interface = %r from %s", interface, cfg.interface, config)
-        cfg.interface = interface
-    if engine:
-        if config and cfg.engine != "auto" and cfg.engine != engine.value:
-            log.info("--engine %s overrides engine = %r from %s", engine.value, cfg.engine, config)
-        cfg.engine = engine.value
-    if ip:
-        cfg.tokens.append(Tokens(list(ip), lambda index: "--ip"))
-    for path in ip_file or []:
-        cfg.tokens.append(read_address_file(path))
-    return cfg
-
-
-def _require_addresses(cfg: Config) -> AddressSet:
-    if not cfg.has_tokens():
-        raise ConfigError("no addresses to answer for: give --ip, --ip-file, or addresses in the config file")
-    addresses = cfg.address_set()
-    if not addresses:
-        raise ConfigError("the address set is empty: every address given is excluded")
-    for warning in addresses.warnings:
-        log.warning("%s", warning)
-    return addresses
-
-
-def _require_interface(cfg: Config):
-    from .iface import interface_facts
-
-    if not cfg.interface:
-        raise ConfigError('no interface: give --interface, or interface = "..." in the config file')
-    return interface_facts(cfg.interface)
-
-
-def _stop_on_signals() -> threading.Event:
-    """Ctrl-C and SIGTERM set the returned event; the loops notice within a poll interval."""
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
-def _announce_settings(cfg: Config, count: int | None, interval: float | None, rate: float | None) -> AnnounceSettings:
-    """The config's pace with the options on top; both were checked against limits.py as they were read."""
-    return AnnounceSettings(
-        count=cfg.announce.count if count is None else count,
-        interval=cfg.announce.interval if interval is None else interval,
-        rate=cfg.announce.rate if rate is None else rate,
+def _command_line(**given) -> CommandLine:
+    """What a command was given, as the settings take it (settings.py decides what wins over what)."""
+    engine = given.pop("engine", None)
+    return CommandLine(
+        interfaces=tuple(given.pop("interface", None) or ()),
+        ip=tuple(given.pop("ip", None) or ()),
+        ip_files=tuple(given.pop("ip_file", None) or ()),
+        engine=engine.value if engine else None,
+        **given,
     )
 
 
@@ -201,12 +154,26 @@ def run(
     ip_file: IpFileOpt = None,
     config: ConfigOpt = None,
     engine: EngineOpt = None,
-    announce_at_start: Annotated[
-        bool | None, typer.Option("--announce/--no-announce", help="Send gratuitous ARP for every address at start.")
+    announce: Annotated[
+        bool | None,
+        typer.Option(
+            "--announce/--no-announce",
+            help="Send gratuitous ARP for the set at start, when a link comes up or changes MAC, and for what a "
+            "reload adds.",
+        ),
     ] = None,
     announce_count: RoundsOpt = None,
     announce_interval: RoundGapOpt = None,
     announce_rate: FrameRateOpt = None,
+    announce_every: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            parser=options.within(limits.ANNOUNCE_EVERY),
+            help=f"And announce the whole set again every SECONDS, {limits.ANNOUNCE_EVERY.bounds()} "
+            "(keepalived's garp_master_refresh). [default: never]",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool | None, typer.Option("--dry-run/--no-dry-run", help="Decide and count, send nothing.")
     ] = None,
@@ -262,6 +229,14 @@ def run(
             help="Run even if another arpresponder answers on this interface (both will answer every request).",
         ),
     ] = False,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            parser=options.user,
+            help="Once the sockets are open, run as this user with CAP_NET_RAW only (needs root to start).",
+        ),
+    ] = None,
 ) -> None:
     """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
 
@@ -276,96 +251,40 @@ def run(
 
         arpresponder run -i r0 --ip 198.51.100.0/24 --live --metrics 127.0.0.1:9417 --stats-json /run/arpr.json
     """
-    from .claim import InterfaceClaim
-    from .decision import Drop
-    from .engines import open_engine
-    from .engines.bpf import target_spans
-    from .iface import broadcast_targets, warnings_for
-    from .observe.stats import Stats
-    from .observe.views import Observers
-    from .responder import Responder, serve
+    from . import service
 
-    _check_observer_options(live, verbose, log_format, stats_interval, metrics, pcap, pcap_max)
-    setup_logging(verbose, log_format, to_stderr=not (live and sys.stderr.isatty()))
-    events = keep_events()  # from the first warning on, for the live panel and `stats`
-    cfg = _load(config, interface, ip, ip_file, engine)
-    addresses = _require_addresses(cfg)
-    cfg.tokens.clear()  # the set is built: the text of a million-line file need not live as long as the run
-    settings = _announce_settings(cfg, announce_count, announce_interval, announce_rate)
-    facts = _require_interface(cfg)
-    dry = cfg.dry_run if dry_run is None else dry_run
-    at_start = cfg.announce_at_start if announce_at_start is None else announce_at_start
-    for warning in warnings_for(facts, addresses):
-        log.warning("%s", warning)
-    withheld = dict.fromkeys(broadcast_targets(addresses), Drop.SUBNET_BROADCAST)
-
-    stop = _stop_on_signals()
-    # What is opened is closed in reverse, whatever fails: the announcer joined before its socket closes, the
-    # views closed after the last count (the final JSON snapshot is the summary's numbers), then the summary.
-    with contextlib.ExitStack() as cleanup:
-        if not share_interface:
-            cleanup.callback(InterfaceClaim(facts.name).close)
-        entry_macs = addresses.entry_macs() - {facts.mac}
-        eng = open_engine(cfg.engine, facts.name, target_spans=target_spans(addresses), unicast_macs=entry_macs)
-        cleanup.callback(eng.close)
-        stats = Stats(interface=facts.name, engine=eng.name, filtered_in_kernel=eng.filtered_in_kernel,
-                      kernel_filter=eng.kernel_filter, mac=format_mac(facts.mac), dry_run=dry, events=events)  # fmt: skip
-        observers = Observers.start(stats, stop, live=live, stats_interval=stats_interval, stats_json=stats_json,
-                                    control_socket=control_socket, metrics=metrics, pcap=pcap,
-                                    pcap_max=PCAP_MAX if pcap_max is None else pcap_max)  # fmt: skip
-        cleanup.callback(lambda: typer.echo(stats.summary(dry_run=dry)))
-        cleanup.callback(observers.close)
-        cleanup.callback(stop.set)  # first of all: every thread sees it
-        responder = Responder(addresses, facts.mac, stats, dry_run=dry, on_batch=observers.on_batch, withheld=withheld)
-        if duration is not None:
-            timer = threading.Timer(duration, stop.set)
-            timer.daemon = True
-            timer.start()
-        if at_start and not dry:
-            announcer = threading.Thread(target=_announce_in_background, name="announce", daemon=True,
-                                         args=(eng, addresses, facts.mac, settings, stop, stats, withheld))  # fmt: skip
-            announcer.start()
-            cleanup.callback(announcer.join, 2)  # it stops between frames, once stop is set
-            cleanup.callback(stop.set)
-        elif at_start:
-            log.info("dry run: not announcing")
-        n = len(addresses)
-        log.info(
-            "ready: answering %d address%s on %s (%s) with the %s engine%s",
-            n, "" if n == 1 else "es", facts.name, format_mac(facts.mac), eng.name, ", dry run" if dry else "",
-        )  # fmt: skip
-        serve(eng, responder, stop)
-
-
-def _check_observer_options(live: bool, verbose: bool, log_format: LogFormat, stats_interval: float | None,
-                            metrics: str | None, pcap: Path | None, pcap_max: int | None) -> None:  # fmt: skip
-    """Combinations that cannot do what they say are errors before anything starts (values are checked as typer
-    reads them)."""
-    from .observe.metrics import parse_listen
-
-    if metrics:
-        parse_listen(metrics)
-    if live and not sys.stdout.isatty():
-        raise ConfigError("--live draws a full-screen panel and needs a terminal on stdout")
-    if live and sys.stderr.isatty():  # the panel takes the terminal over: nothing is logged to it meanwhile
-        for given, option in ((verbose, "--verbose"), (stats_interval, "--stats-interval"),
-                              (log_format is not LogFormat.text, "--log-format json")):  # fmt: skip
-            if given:
-                raise ConfigError(
-                    f"{option} writes log lines to stderr, which --live takes over: redirect it (2>run.log)"
-                )
     if pcap_max is not None and pcap is None:
         raise ConfigError("--pcap-max limits --pcap: give --pcap FILE too")
-
-
-def _announce_in_background(eng, addresses, mac, settings, stop, stats, withheld) -> None:
-    def count(n: int) -> None:
-        stats.announced += n
-
-    try:
-        announce(eng.send, addresses, mac, settings, stop, on_sent=count, skip=withheld)
-    except OSError as e:
-        log.error("announcing stopped: the kernel refused a frame: %s", e.strerror or e)
+    views = ViewSettings(
+        verbose=verbose,
+        log_format=log_format,
+        live=live,
+        stats_interval=stats_interval,
+        stats_json=stats_json,
+        control_socket=control_socket,
+        metrics=metrics,
+        pcap=pcap,
+        pcap_max=PCAP_MAX if pcap_max is None else pcap_max,
+    )
+    service.run(
+        _command_line(
+            config=config,
+            interface=interface,
+            ip=ip,
+            ip_file=ip_file,
+            engine=engine,
+            dry_run=dry_run,
+            announce=announce,
+            announce_count=announce_count,
+            announce_interval=announce_interval,
+            announce_rate=announce_rate,
+            announce_every=announce_every,
+            user=user,
+            share_interface=share_interface,
+            duration=duration,
+            views=views,
+        )
+    )
 
 
 @app.command("announce")
@@ -389,23 +308,35 @@ def announce_command(
 
         arpresponder announce -i r0 --ip 198.51.100.128/26 --count 3 --interval 1
     """
+    from .announce import announce
     from .engines import open_engine
+    from .iface import interface_facts
+    from .settings import load
 
     setup_logging(verbose, log_format)
-    cfg = _load(config, interface, ip, ip_file, engine)
-    addresses = _require_addresses(cfg)
-    settings = _announce_settings(cfg, count, interval, rate)
-    facts = _require_interface(cfg)
-    stop = _stop_on_signals()
-    eng = open_engine(cfg.engine, facts.name, receive=False)
-    try:
-        sent = announce(eng.send, addresses, facts.mac, settings, stop)
-    except OSError as e:
-        raise UserError(f"sending on {facts.name} failed: {e.strerror or e}") from None
-    finally:
-        eng.close()
-    n = len(addresses)
-    typer.echo(f"sent {sent} gratuitous ARP frames for {n} address{'es' if n != 1 else ''} on {facts.name}")
+    given = _command_line(config=config, interface=interface, ip=ip, ip_file=ip_file, engine=engine,
+                          announce_count=count, announce_interval=interval, announce_rate=rate)  # fmt: skip
+    settings = load(given)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    for interface_settings in settings.interfaces:
+        if interface_settings.vlan:
+            raise ConfigError(
+                f"{interface_settings.label}: announce sends untagged frames only; run --announce does VLANs"
+            )
+        facts = interface_facts(interface_settings.name)
+        eng = open_engine(interface_settings.engine, facts.name, receive=False)
+        try:
+            sent = announce(eng.send, interface_settings.addresses, facts.mac, interface_settings.announce, stop)
+        except OSError as e:
+            raise UserError(f"sending on {facts.name} failed: {e.strerror or e}") from None
+        finally:
+            eng.close()
+        n = len(interface_settings.addresses)
+        typer.echo(f"sent {sent} gratuitous ARP frames for {n} address{'es' if n != 1 else ''} on {facts.name}")
 
 
 @app.command()
@@ -424,35 +355,47 @@ def check(
         arpresponder check lab.toml
     """
     from .iface import InterfaceError, interface_facts
+    from .settings import load
 
     setup_logging(False)
-    cfg = _load(config_file, None, ip, ip_file, None)
-    addresses = _require_addresses(cfg)
-    lines = addresses.describe()
-    total = len(addresses)
+    settings = load(_command_line(config=config_file, ip=ip, ip_file=ip_file), need_interface=False)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
     typer.echo(f"{printable(str(config_file)) if config_file else 'command line'}: valid")
-    if cfg.interface:
-        try:
-            facts = interface_facts(cfg.interface)
-            typer.echo(f"interface: {cfg.interface} ({format_mac(facts.mac)} here)")
-        except InterfaceError as e:
-            typer.echo(f"interface: {cfg.interface} (not usable on this machine: {e})")
-    else:
-        typer.echo("interface: not set (give --interface to run)")
-    typer.echo(f"engine: {cfg.engine}{', dry run' if cfg.dry_run else ''}")
-    a = cfg.announce
-    typer.echo(
-        f"announce at start: {'yes' if cfg.announce_at_start else 'no'} "
-        f"({a.count} round{'s' if a.count != 1 else ''}, {a.interval:g} s apart, at most {a.rate:g} frames/s)"
-    )
-    typer.echo(
-        f"answers for {total} address{'es' if total != 1 else ''} in {len(lines)} entr{'ies' if len(lines) != 1 else 'y'}:"
-    )
-    shown = lines if show_all else lines[:50]
-    for line in shown:
-        typer.echo(f"  {line}")
-    if len(shown) < len(lines):
-        typer.echo(f"  ... and {len(lines) - len(shown)} more (--all lists them)")
+    if settings.user:
+        typer.echo(f"user: {settings.user} (after the sockets are open)")
+    shown_sets: set[int] = set()
+    for s in settings.interfaces:
+        if not s.name:
+            typer.echo("interface: not set (give --interface to run)")
+        else:
+            try:
+                here = f"{format_mac(interface_facts(s.name).mac)} here"
+            except InterfaceError as e:
+                here = f"not here now: {e}"
+            typer.echo(f"interface: {s.label} ({here})")
+        a = s.announce
+        every = f", and every {a.every:g} s" if a.every else ""
+        typer.echo(f"  engine: {s.engine}{', dry run' if s.dry_run else ''}")
+        typer.echo(
+            f"  announce: {'yes' if a.enabled else 'no'} ({a.count} round{'s' if a.count != 1 else ''}, "
+            f"{a.interval:g} s apart, at most {a.rate:g} frames/s{every})"
+        )
+        if id(s.addresses) in shown_sets:
+            typer.echo("  answers for the same set as above")
+            continue
+        shown_sets.add(id(s.addresses))
+        lines = s.addresses.describe()
+        total = len(s.addresses)
+        typer.echo(
+            f"  answers for {total} address{'es' if total != 1 else ''} in {len(lines)} "
+            f"entr{'ies' if len(lines) != 1 else 'y'}:"
+        )
+        listed = lines if show_all else lines[:50]
+        for line in listed:
+            typer.echo(f"    {line}")
+        if len(listed) < len(lines):
+            typer.echo(f"    ... and {len(lines) - len(listed)} more (--all lists them)")
 
 
 @app.command("stats")
@@ -513,6 +456,40 @@ def stats_command(
             _watch_panel(path, interval)
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def reload(
+    interface: Annotated[
+        str | None,
+        typer.Option(
+            "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ask the instance answering on IFACE."
+        ),
+    ] = None,
+    control_socket: ControlSocketOpt = None,
+) -> None:
+    """Make a running `arpresponder run` read its config and address files again, and answer for the new sets.
+
+    The new sets replace the old ones between two batches; addresses added
+    are announced if announcing is on. If the new config has an error,
+    nothing changes (the old sets keep answering), and this prints the error
+    and exits 1. `kill -HUP PID` does the same, with the error in the
+    instance's log only.
+
+    Example:
+
+        arpresponder reload -i r0
+    """
+    from .observe import control
+
+    if interface and control_socket:
+        raise ConfigError("give --interface or --control-socket, not both: the socket names the instance")
+    path = control_socket or control.find_socket(interface)
+    answer = control.query(path, "reload", timeout=control.SLOW_TIMEOUT + 5, errors=False)
+    if "error" in answer:
+        raise UserError(f"reload failed, nothing changed (the sets loaded before keep answering): {answer['error']}")
+    for label, n in answer.get("reloaded", {}).items():
+        typer.echo(f"{label}: answering for {n} address{'es' if n != 1 else ''}")
 
 
 def _print_snapshot(snap: dict, as_json: bool) -> None:

@@ -1,8 +1,11 @@
 """The config file (TOML) and address files, read into one Config.
 
-    interface = "r0"
+One interface, or one set on several:
+
+    interface = "r0"                   # or ["r0", "r1"]: the same set on each
     engine = "auto"                    # auto | packet | scapy
     dry_run = false
+    user = "arpr"                      # run --user: drop root once the sockets are open
     addresses = [
         "198.51.100.128/26",
         "!198.51.100.130",
@@ -12,10 +15,27 @@
     address_files = ["more.txt"]      # one token per line, '#' comments; relative to this file
 
     [announce]
-    at_start = true                    # what `run --announce` does
+    enabled = true                     # what `run --announce` does
     count = 2
     interval = 2.0
     rate = 1000
+    every = 60                         # and again every 60 s
+
+Several interfaces, each with its own set and settings: `[[interfaces]]`
+tables (`name`, and any of `vlan`, `addresses`, `address_files`, `engine`,
+`dry_run`, `[interfaces.announce]`). What a table leaves out it takes from
+the top level; a table with neither `addresses` nor `address_files` answers
+for the top-level set.
+
+    [[interfaces]]
+    name = "r0"
+    addresses = ["198.51.100.0/25"]
+
+    [[interfaces]]
+    name = "r0"                        # the same NIC's VLAN 100, on its parent
+    vlan = 100
+    addresses = ["203.0.113.0/24"]
+    announce = { enabled = true, every = 30 }
 
 Every error names the file, the line where we can find it, and the key.
 """
@@ -48,44 +68,76 @@ class Tokens:
     where: Callable[[int], str]  # index into tokens → where that token came from
 
 
+def build_set(sources: list[Tokens]) -> AddressSet:
+    """Parse every token of the sources, in order; the first bad one ends it with an error naming where it came from."""
+    try:
+        return AddressSet.parse(list(chain.from_iterable(source.tokens for source in sources)))
+    except AddressError as e:
+        if e.index is None:
+            raise  # not one bad token but how tokens combine; the message names them
+        index = e.index
+        for source in sources:
+            if index < len(source.tokens):
+                raise ConfigError(f"{source.where(index)}: {e}") from None
+            index -= len(source.tokens)
+        raise
+
+
+@dataclass
+class InterfaceEntry:
+    """One interface the config answers on. None: the top level's value."""
+
+    name: str
+    where: str  # "lab.toml:12 interfaces[1]", for errors
+    table: bool = False  # from an [[interfaces]] table (else from interface = ...)
+    vlan: int = 0  # answer frames tagged with this VLAN ID on the parent `name`; 0: untagged
+    tokens: list[Tokens] | None = None  # its own addresses; None: the top-level set
+    engine: str | None = None
+    dry_run: bool | None = None
+    announce: dict[str, object] = field(default_factory=dict)  # [announce] keys set for this interface
+
+
 @dataclass
 class Config:
-    interface: str | None = None
+    path: Path | None = None
+    interfaces: list[InterfaceEntry] = field(default_factory=list)  # in the order given
     engine: str = "auto"
     dry_run: bool = False
-    tokens: list[Tokens] = field(default_factory=list)  # in the order given
-    announce_at_start: bool = False
+    user: str | None = None
+    tokens: list[Tokens] = field(default_factory=list)  # the top-level set, in the order given
     announce: AnnounceSettings = field(default_factory=AnnounceSettings)
 
     def has_tokens(self) -> bool:
         return any(source.tokens for source in self.tokens)
 
-    def address_set(self) -> AddressSet:
-        """Parse every token; the first bad one ends it with an error naming where it came from."""
-        try:
-            return AddressSet.parse(list(chain.from_iterable(source.tokens for source in self.tokens)))
-        except AddressError as e:
-            if e.index is None:
-                raise  # not one bad token but how tokens combine; the message names them
-            index = e.index
-            for source in self.tokens:
-                if index < len(source.tokens):
-                    raise ConfigError(f"{source.where(index)}: {e}") from None
-                index -= len(source.tokens)
-            raise
-
 
 # key → (accepted Python types, what to call them in an error)
 _TOP_KEYS = {
-    "interface": ((str,), "a string"),
+    "interface": ((str, list), "an interface name, or an array of them"),
+    "interfaces": ((list,), "an array of tables ([[interfaces]])"),
+    "engine": ((str,), "a string"),
+    "dry_run": ((bool,), "true or false"),
+    "user": ((str,), "a user name"),
+    "addresses": ((list,), "an array"),
+    "address_files": ((list,), "an array"),
+    "announce": ((dict,), "a table"),
+}
+_INTERFACE_KEYS = {
+    "name": ((str,), "an interface name"),
+    "vlan": ((int,), "a VLAN ID"),
     "engine": ((str,), "a string"),
     "dry_run": ((bool,), "true or false"),
     "addresses": ((list,), "an array"),
     "address_files": ((list,), "an array"),
     "announce": ((dict,), "a table"),
 }
-_ANNOUNCE_AT_START = ((bool,), "true or false")
-_ANNOUNCE_LIMITS = {"count": limits.ANNOUNCE_COUNT, "interval": limits.ANNOUNCE_INTERVAL, "rate": limits.ANNOUNCE_RATE}
+_ANNOUNCE_SWITCH = ((bool,), "true or false")
+_ANNOUNCE_LIMITS = {
+    "count": limits.ANNOUNCE_COUNT,
+    "interval": limits.ANNOUNCE_INTERVAL,
+    "rate": limits.ANNOUNCE_RATE,
+    "every": limits.ANNOUNCE_EVERY,
+}
 
 # Bigger files are refused before they are read whole: /dev/zero given as a file must not take all memory.
 # A config holds a few lines, or a list of addresses at ~20 bytes each; an address file, one token a line.
@@ -98,7 +150,7 @@ def load_config(path: Path) -> Config:
 
     Reads UTF-8 TOML of at most MAX_CONFIG_BYTES, refuses nesting and dotted keys past tomlguard's bounds
     before tomllib sees them, then checks every key: its type, and numbers against limits.py. Address files it
-    names are read too (read_address_file); their tokens are parsed later, by Config.address_set().
+    names are read too (read_address_file); their tokens are parsed later (build_set).
     Time and memory are linear in the size of the file.
     """
     text = _read_text(path, "config", MAX_CONFIG_BYTES)
@@ -114,54 +166,121 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{_show(path)}: holds an integer with too many digits (Python reads 4300 at most)") from None
     where = _Locator(path, text)
 
-    for key, value in data.items():
-        if key not in _TOP_KEYS:
-            raise ConfigError(f"{where(key)}: unknown key {quote(key)}; known keys: {', '.join(_TOP_KEYS)}")
-        _check_type(where, key, value, _TOP_KEYS[key])
-    config = Config()
-    if "interface" in data:
-        problem = limits.interface_problem(data["interface"])
-        if problem:
-            raise ConfigError(f"{where('interface')}: interface = {quote(data['interface'])}: {problem}")
-        config.interface = data["interface"]
-    if "engine" in data:
-        if data["engine"] not in ENGINES:
-            raise ConfigError(
-                f"{where('engine')}: engine = {quote(data['engine'])}; choose one of: {', '.join(ENGINES)}"
-            )
-        config.engine = data["engine"]
+    _check_keys(where, "", data, _TOP_KEYS)
+    config = Config(path=path)
+    config.engine = _engine(where, "engine", data.get("engine", "auto"))
     config.dry_run = data.get("dry_run", False)
-
-    items = data.get("addresses", [])
-    tokens = items if set(map(type, items)) <= {str} else [_token(where, i, item) for i, item in enumerate(items)]
-    config.tokens.append(Tokens(tokens, lambda i: f"{where('addresses', _ip_text(items[i]))} addresses[{i}]"))
-    for i, name in enumerate(data.get("address_files", [])):
-        if not isinstance(name, str):
-            raise ConfigError(f"{where('address_files')}: address_files[{i}] = {quote(name)}: expected a file name")
-        try:
-            config.tokens.append(read_address_file(path.parent / name))
-        except ConfigError as e:
-            raise ConfigError(f"{where('address_files', name)} address_files[{i}]: {e}") from None
-
-    announce = data.get("announce", {})
-    for key, value in announce.items():
-        if key == "at_start":
-            _check_type(where, "announce.at_start", value, _ANNOUNCE_AT_START)
-        elif key in _ANNOUNCE_LIMITS:
-            problem = _ANNOUNCE_LIMITS[key].problem(value)
-            if problem:
-                raise ConfigError(f"{where(key)}: announce.{key} = {quote(value)}: {problem}")
-        else:
-            known = ", ".join(["at_start", *_ANNOUNCE_LIMITS])
-            raise ConfigError(f"{where(key)}: unknown key {quote('announce.' + key)}; known keys: {known}")
-    config.announce_at_start = announce.get("at_start", False)
-    defaults = AnnounceSettings()
-    config.announce = AnnounceSettings(
-        count=announce.get("count", defaults.count),
-        interval=float(announce.get("interval", defaults.interval)),
-        rate=float(announce.get("rate", defaults.rate)),
-    )
+    if "user" in data:
+        problem = limits.user_problem(data["user"])
+        if problem:
+            raise ConfigError(f"{where('user')}: user = {quote(data['user'])}: {problem}")
+        config.user = data["user"]
+    config.tokens = _address_sources(where, path, "", data)
+    config.announce = _announce(where, "announce", data.get("announce", {}), AnnounceSettings())
+    if "interface" in data and "interfaces" in data:
+        raise ConfigError(
+            f"{where('interfaces')}: give interface = ... or [[interfaces]] tables, not both: "
+            "the tables can name every interface"
+        )
+    if "interface" in data:
+        names = data["interface"] if isinstance(data["interface"], list) else [data["interface"]]
+        for i, name in enumerate(names):
+            key = "interface" if isinstance(data["interface"], str) else f"interface[{i}]"
+            config.interfaces.append(InterfaceEntry(_interface_name(where, key, name), where("interface")))
+    for i, table in enumerate(data.get("interfaces", [])):
+        config.interfaces.append(_interface_entry(where, path, i, table))
     return config
+
+
+def _interface_entry(where: _Locator, path: Path, i: int, table: object) -> InterfaceEntry:
+    """One [[interfaces]] table → InterfaceEntry."""
+    key = f"interfaces[{i}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where('interfaces')}: {key} = {quote(table)}: expected a table ([[interfaces]])")
+    _check_keys(where, f"{key}.", table, _INTERFACE_KEYS)
+    if "name" not in table:
+        raise ConfigError(f'{where("interfaces")}: {key} has no name = "...": which interface is it?')
+    name = _interface_name(where, f"{key}.name", table["name"])
+    entry = InterfaceEntry(name, f"{where('name', name)} {key}", table=True)
+    if "vlan" in table:
+        problem = limits.VLAN_ID.problem(table["vlan"])
+        if problem:
+            raise ConfigError(f"{where('vlan')}: {key}.vlan = {quote(table['vlan'])}: {problem}")
+        entry.vlan = table["vlan"]
+    if "engine" in table:
+        entry.engine = _engine(where, f"{key}.engine", table["engine"])
+    entry.dry_run = table.get("dry_run")
+    if "addresses" in table or "address_files" in table:
+        entry.tokens = _address_sources(where, path, f"{key}.", table)
+    announce = table.get("announce", {})
+    _announce(where, f"{key}.announce", announce, AnnounceSettings())  # checked now; merged with the top level later
+    entry.announce = dict(announce)
+    return entry
+
+
+def _check_keys(where: _Locator, prefix: str, table: dict, known: dict) -> None:
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where(key)}: unknown key {quote(prefix + key)}; known keys: {', '.join(known)}")
+        _check_type(where, prefix + key, value, known[key])
+
+
+def _engine(where: _Locator, key: str, value: str) -> str:
+    if value not in ENGINES:
+        raise ConfigError(
+            f"{where(key.rpartition('.')[2])}: {key} = {quote(value)}; choose one of: {', '.join(ENGINES)}"
+        )
+    return value
+
+
+def _interface_name(where: _Locator, key: str, name: object) -> str:
+    problem = "expected an interface name" if not isinstance(name, str) else limits.interface_problem(name)
+    if problem:
+        raise ConfigError(f"{where(key.rpartition('.')[2].split('[')[0])}: {key} = {quote(name)}: {problem}")
+    return name
+
+
+def _address_sources(where: _Locator, path: Path, prefix: str, table: dict) -> list[Tokens]:
+    """The `addresses` and `address_files` of a table (the top level, or an [[interfaces]] one) as Tokens."""
+    items = table.get("addresses", [])
+    tokens = items if set(map(type, items)) <= {str} else [_token(where, i, item) for i, item in enumerate(items)]
+    sources = [Tokens(tokens, lambda i: f"{where('addresses', _ip_text(items[i]))} {prefix}addresses[{i}]")]
+    for i, name in enumerate(table.get("address_files", [])):
+        if not isinstance(name, str):
+            raise ConfigError(
+                f"{where('address_files')}: {prefix}address_files[{i}] = {quote(name)}: expected a file name"
+            )
+        try:
+            sources.append(read_address_file(path.parent / name))
+        except ConfigError as e:
+            raise ConfigError(f"{where('address_files', name)} {prefix}address_files[{i}]: {e}") from None
+    return sources
+
+
+def _announce(where: _Locator, key: str, table: dict, base: AnnounceSettings) -> AnnounceSettings:
+    """An [announce] table (checked) over base."""
+    for name, value in table.items():
+        if name == "enabled":
+            _check_type(where, f"{key}.enabled", value, _ANNOUNCE_SWITCH)
+        elif name in _ANNOUNCE_LIMITS:
+            problem = _ANNOUNCE_LIMITS[name].problem(value)
+            if problem:
+                raise ConfigError(f"{where(name)}: {key}.{name} = {quote(value)}: {problem}")
+        else:
+            known = ", ".join(["enabled", *_ANNOUNCE_LIMITS])
+            raise ConfigError(f"{where(name)}: unknown key {quote(f'{key}.{name}')}; known keys: {known}")
+    return announce_over(base, table)
+
+
+def announce_over(base: AnnounceSettings, values: dict[str, object]) -> AnnounceSettings:
+    """base with the (checked) [announce] values given."""
+    return AnnounceSettings(
+        enabled=bool(values.get("enabled", base.enabled)),
+        count=int(values.get("count", base.count)),
+        interval=float(values.get("interval", base.interval)),
+        rate=float(values.get("rate", base.rate)),
+        every=float(values["every"]) if "every" in values else base.every,
+    )
 
 
 def _token(where: _Locator, i: int, item: object) -> str:
@@ -269,7 +388,7 @@ class _Locator:
             at = min(found, default=-1)
         if at < 0:
             name = re.escape(key.split("[")[0])
-            match = re.search(rf"^[ \t]*(?:{name}[ \t]*=|\[[ \t]*{name}[ \t]*\])", self.text, re.MULTILINE)
+            match = re.search(rf"^[ \t]*(?:{name}[ \t]*=|\[\[?[ \t]*{name}[ \t]*\]\]?)", self.text, re.MULTILINE)
             at = match.start() if match else -1
         if at < 0:
             return _show(self.path)

@@ -49,6 +49,7 @@ class InterfaceFacts:
     mac: bytes  # 6 bytes
     ipv4: tuple[tuple[int, int], ...]  # (address, prefix length) assigned to the interface
     up: bool  # administratively up (IFF_UP); operstate is "unknown" on some drivers
+    vlan_of: tuple[str, int] | None = None  # for a VLAN device (`ip link add link r0 … type vlan id 100`): ("r0", 100)
 
 
 def _ipr():
@@ -62,18 +63,35 @@ def interface_facts(name: str) -> InterfaceFacts:
     with _ipr() as ipr:
         indexes = ipr.link_lookup(ifname=name)
         if not indexes:
-            names = sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
-            raise InterfaceError(f"no interface named {name!r}; interfaces here: {', '.join(names)}")
+            raise InterfaceError(f"no interface named {name!r}; interfaces here: {', '.join(interface_names())}")
         link = ipr.get_links(indexes[0])[0]
         addresses = tuple(
             (parse_ipv4(a.get_attr("IFA_ADDRESS")), a["prefixlen"])
             for a in ipr.get_addr(family=socket.AF_INET, index=indexes[0])
         )
+        vlan_of = _vlan_of(ipr, link)
     mac_text = link.get_attr("IFLA_ADDRESS")
     mac = parse_mac(mac_text) if mac_text and len(mac_text) == 17 else None
     if link["ifi_type"] != ARPHRD_ETHER or mac is None or not any(mac):
         raise InterfaceError(f"{name} is not an Ethernet interface; ARP needs one (a veth, a NIC, a bridge)")
-    return InterfaceFacts(name, indexes[0], mac, addresses, bool(link["flags"] & IFF_UP))
+    return InterfaceFacts(name, indexes[0], mac, addresses, bool(link["flags"] & IFF_UP), vlan_of)
+
+
+def _vlan_of(ipr, link) -> tuple[str, int] | None:
+    """(parent name, VLAN ID) if link is a VLAN device (IFLA_LINKINFO kind "vlan"), else None."""
+    info = link.get_attr("IFLA_LINKINFO")
+    if info is None or info.get_attr("IFLA_INFO_KIND") != "vlan":
+        return None
+    data = info.get_attr("IFLA_INFO_DATA")
+    vid = data.get_attr("IFLA_VLAN_ID") if data is not None else 0
+    parents = ipr.get_links(link.get_attr("IFLA_LINK")) if link.get_attr("IFLA_LINK") else []
+    return (parents[0].get_attr("IFLA_IFNAME") if parents else "?"), vid
+
+
+def interface_names() -> list[str]:
+    """The interfaces of this network namespace, by name."""
+    with _ipr() as ipr:
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
 
 
 def broadcast_targets(addresses: AddressSet) -> dict[int, str]:

@@ -66,6 +66,11 @@ DURATION = Limit(0, YEAR, "seconds")
 ANNOUNCE_COUNT = Limit(1, 10_000, "rounds", integer=True)
 ANNOUNCE_INTERVAL = Limit(0, DAY, "seconds")
 ANNOUNCE_RATE = Limit(0.01, 10_000_000, "frames/s")
+# [announce] every and run --announce-every: announcing the set again more than once a second is a flood, not a
+# refresh (keepalived's garp_master_refresh and kube-vip use tens of seconds).
+ANNOUNCE_EVERY = Limit(1, DAY, "seconds")
+# [[interfaces]] vlan: IEEE 802.1Q VLAN IDs (0 means untagged and 4095 is reserved).
+VLAN_ID = Limit(1, 4094, "VLAN IDs", integer=True)
 # run --stats-interval and stats --interval: more often than ten times a second is a busy loop, not a view.
 STATS_INTERVAL = Limit(0.1, DAY, "seconds")
 # run --pcap-max: 100M frames is about 10 GB of pcap.
@@ -87,4 +92,15 @@ def interface_problem(name: str) -> str | None:
         size = _IFNAMSIZ
     if not 0 < size < _IFNAMSIZ or name in (".", "..") or _NOT_IN_NAMES.search(name):
         return "expected an interface name (1 to 15 bytes; no '/', ':', spaces or control characters)"
+    return None
+
+
+# POSIX portable user names (and what useradd accepts): letters, digits, '.', '_', '-', not starting with '-'.
+_USER_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}\$?")
+
+
+def user_problem(name: str) -> str | None:
+    """None if `name` can be a user name (run --user, the config's `user`); else what one is, in words."""
+    if not _USER_NAME.fullmatch(name):
+        return "expected a user name (up to 32 letters, digits, '.', '_' or '-')"
     return None

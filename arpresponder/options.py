@@ -24,7 +24,7 @@ from typing import TypeVar
 import typer
 
 from .errors import printable, quote
-from .limits import Limit, interface_problem
+from .limits import Limit, interface_problem, user_problem
 
 E = TypeVar("E", bound=Enum)
 
@@ -82,6 +82,7 @@ def _lab_name_problem(name: str) -> str | None:
 
 
 interface = checked(interface_problem)  # an interface name, as Linux takes them (limits.interface_problem)
+user = checked(user_problem)  # a user name (limits.user_problem)
 lab_name = checked(_lab_name_problem)  # a lab name (lab.netns.lab_name_problem)
 
 

@@ -31,7 +31,11 @@ import os
 import sys
 from dataclasses import dataclass
 
+from .errors import UserError
+
 NET_RAW = 13  # CAP_NET_RAW, <linux/capability.h>
+PR_CAPBSET_DROP = 24  # <linux/prctl.h>
+PR_SET_KEEPCAPS = 8
 
 # cap_flag_t and cap_flag_value_t, <sys/capability.h>
 CAP_EFFECTIVE = 0
@@ -83,6 +87,7 @@ def _libcap() -> ctypes.CDLL | None:
     except OSError:
         return None
     lib.cap_get_proc.restype = ctypes.c_void_p
+    lib.cap_init.restype = ctypes.c_void_p
     lib.cap_set_flag.argtypes = [
         ctypes.c_void_p,
         ctypes.c_int,
@@ -176,3 +181,82 @@ def why_no_net_raw() -> str:
         return "this root process has dropped it from its permitted set"
     python = os.path.realpath(sys.executable)
     return f"run as root, or give it to the Python binary: setcap cap_net_raw+p {python}"
+
+
+class PrivilegeError(UserError):
+    """Switching to another user cannot be done as asked."""
+
+
+def drop_to_user(name: str) -> tuple[int, int]:
+    """Become user `name` (its uid, its primary group, no other groups), keeping CAP_NET_RAW and nothing else.
+
+    For `run --user`: the sockets are open, the control socket made; from
+    here on the process needs no root, only CAP_NET_RAW to open a raw socket
+    again when an interface comes back. The steps (capabilities(7)): keep
+    the permitted set across the uid change (PR_SET_KEEPCAPS), change groups
+    and uid (glibc changes every thread's; threads other than this one lose
+    all their capabilities with it), then set this thread's sets to NET_RAW
+    alone, in the permitted and effective sets. Before all that, everything
+    but NET_RAW leaves the bounding set, so nothing can be regained by exec.
+    Threads this one starts later inherit its sets. Returns (uid, gid).
+    PrivilegeError when the user does not exist or we are not root.
+    """
+    entry = user_entry(name)
+    libc = ctypes.CDLL(None, use_errno=True)
+    # The bounding set first: dropping from it takes CAP_SETPCAP, which we have only until the end.
+    for cap in range(_last_cap() + 1):
+        if cap != NET_RAW:
+            libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    if libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
+        raise PrivilegeError(f"--user {name}: prctl(PR_SET_KEEPCAPS): {os.strerror(ctypes.get_errno())}")
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    try:
+        set_only(NET_RAW)
+    except OSError as e:
+        raise PrivilegeError(f"--user {name}: keeping CAP_NET_RAW failed: {e.strerror or e}") from None
+    libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
+    return entry.pw_uid, entry.pw_gid
+
+
+def user_entry(name: str):
+    """The passwd entry of user `name`, if we may become it: PrivilegeError when there is no such user, or we are
+    not root (only root can switch users)."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise PrivilegeError(f"--user {name}: no such user") from None
+    if os.geteuid() != 0:
+        raise PrivilegeError(f"--user {name}: switching users needs root; start as root, or without --user")
+    return entry
+
+
+def set_only(cap: int) -> None:
+    """The calling thread keeps `cap` in its permitted and effective sets and no other capability. OSError if refused."""
+    lib = _libcap()
+    if lib is None:
+        raise OSError("libcap.so.2 not found (apt-get install libcap2)")
+    caps = lib.cap_init()  # every set empty
+    if not caps:
+        raise OSError(ctypes.get_errno(), f"cap_init: {os.strerror(ctypes.get_errno())}")
+    try:
+        value = ctypes.c_int(cap)
+        for flag in (CAP_PERMITTED, CAP_EFFECTIVE):
+            if lib.cap_set_flag(caps, flag, 1, ctypes.byref(value), _CAP_SET) != 0:
+                raise OSError(ctypes.get_errno(), f"cap_set_flag: {os.strerror(ctypes.get_errno())}")
+        if lib.cap_set_proc(caps) != 0:
+            raise OSError(ctypes.get_errno(), f"cap_set_proc: {os.strerror(ctypes.get_errno())}")
+    finally:
+        lib.cap_free(caps)
+
+
+def _last_cap() -> int:
+    """The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 40

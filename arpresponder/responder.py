@@ -1,27 +1,22 @@
-"""The responder loop: frames in from an engine, decisions, replies out, every outcome counted.
+"""One link's responder: a batch of frames in, the replies out, every outcome counted.
 
-Engines only move frames (see engines/); this loop is the same for all of
-them, so is the decision, so are the counters.
+Engines only move frames (see engines/), and the service's loop hands each
+link's batches here (service.py); the decision (decide()) and the counters
+are the same for every engine and link.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .addrset import AddressSet
 from .codec import ArpFrame, FrameError, format_ipv4, format_mac, vlan_tags
 from .decision import NOTHING_WITHHELD, Drop, decide
-from .engines import Engine
-from .errors import EngineError
 from .observe.stats import Stats
 
 log = logging.getLogger("arpresponder")
-
-POLL_INTERVAL = 0.2  # seconds an idle engine waits before we look at the stop flag again
 
 
 class Responder:
@@ -29,8 +24,9 @@ class Responder:
 
     def __init__(self, addresses: AddressSet, mac: bytes, stats: Stats, dry_run: bool = False,
                  on_batch: Callable[[list[bytes], list[bytes]], None] | None = None,
-                 withheld: Mapping[int, Drop] = NOTHING_WITHHELD):  # fmt: skip
+                 withheld: Mapping[int, Drop] = NOTHING_WITHHELD, vlan: int = 0):  # fmt: skip
         self.addresses = addresses
+        self.vlan = vlan  # the VLAN answered on, on the parent; 0: untagged frames
         self.mac = mac
         self.withheld = withheld  # addresses of the set not answered here, and why (decide's withheld)
         self.stats = stats
@@ -41,10 +37,10 @@ class Responder:
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
         replies: list[bytes] = []
         dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
-        addresses, mac, withheld = self.addresses, self.mac, self.withheld
+        addresses, mac, withheld, vlan = self.addresses, self.mac, self.withheld, self.vlan
         debug = log.isEnabledFor(logging.DEBUG)
         for frame in frames:
-            outcome = decide(frame, addresses, mac, withheld)
+            outcome = decide(frame, addresses, mac, withheld, vlan)
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
@@ -57,7 +53,7 @@ class Responder:
         self.stats.replied += len(replies)
         if dropped:
             self.stats.dropped.update(dropped)
-        self.stats.sketch_batch(frames)
+        self.stats.sketch_batch(frames, 4 if vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
         if self.dry_run:
             replies = []
         if self.on_batch is not None:
@@ -88,34 +84,3 @@ def _text(frame: bytes) -> str:
         return str(ArpFrame.from_bytes(inner)) + tagged
     except FrameError as e:
         return f"{len(frame)}-byte frame{tagged} ({type(e).__name__}: {e})"
-
-
-def serve(engine: Engine, responder: Responder, stop: threading.Event) -> None:
-    """Answer until stop is set. Stats are brought up to date once per batch."""
-    stats = responder.stats
-    while not stop.is_set():
-        try:
-            frames = engine.receive_batch(POLL_INTERVAL)
-        except OSError as e:
-            _survive_receive_error(engine.interface, e)
-            continue
-        if frames:
-            replies = responder.handle_batch(frames)
-            if replies:
-                sent = engine.send_batch(replies)
-                stats.sent += sent
-                stats.send_errors += len(replies) - sent
-        drops = engine.kernel_drops()
-        if drops is not None:
-            stats.kernel_drops = (stats.kernel_drops or 0) + drops
-
-
-def _survive_receive_error(interface: str, error: OSError) -> None:
-    """A link that goes down is reported, and works again when up; other errors end the run.
-
-    (An interface deleted or replaced is the engine's InterfaceGone, which
-    is not an OSError and ends the run too.)
-    """
-    if error.errno != errno.ENETDOWN:
-        raise EngineError(f"receiving on {interface} failed: {error.strerror or error}") from None
-    log.warning("%s went down; answering again once it is up", interface)

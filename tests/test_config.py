@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from arpresponder import config
 from arpresponder.codec import parse_ipv4, parse_mac
-from arpresponder.config import Config, load_config, read_address_file
+from arpresponder.config import build_set, load_config, read_address_file
 from arpresponder.errors import ConfigError
 
 FULL = """\
@@ -28,8 +28,9 @@ addresses = [
 address_files = ["more.txt"]
 
 [announce]
-at_start = true
+enabled = true
 count = 3
+every = 30
 interval = 0.5
 rate = 200
 """
@@ -44,9 +45,14 @@ def write(tmp_path: Path, text: str, name: str = "lab.toml") -> Path:
 def test_every_key_is_read(tmp_path):
     write(tmp_path, "# more\n198.51.100.20-198.51.100.21  # two\n\n203.0.113.5\n", "more.txt")
     cfg = load_config(write(tmp_path, FULL))
-    assert (cfg.interface, cfg.engine, cfg.dry_run, cfg.announce_at_start) == ("r0", "scapy", True, True)
-    assert (cfg.announce.count, cfg.announce.interval, cfg.announce.rate) == (3, 0.5, 200.0)
-    s = cfg.address_set()
+    assert ([e.name for e in cfg.interfaces], cfg.engine, cfg.dry_run, cfg.announce.enabled) == (
+        ["r0"],
+        "scapy",
+        True,
+        True,
+    )
+    assert (cfg.announce.count, cfg.announce.interval, cfg.announce.rate, cfg.announce.every) == (3, 0.5, 200.0, 30.0)
+    s = build_set(cfg.tokens)
     ours = parse_mac("02:00:00:00:00:01")
     assert s.resolve(parse_ipv4("198.51.100.129"), ours) == ours
     assert s.resolve(parse_ipv4("198.51.100.130"), ours) is None
@@ -60,7 +66,8 @@ def test_every_key_is_read(tmp_path):
 
 def test_defaults(tmp_path):
     cfg = load_config(write(tmp_path, 'addresses = ["198.51.100.7"]\n'))
-    assert (cfg.interface, cfg.engine, cfg.dry_run, cfg.announce_at_start) == (None, "auto", False, False)
+    assert (cfg.interfaces, cfg.engine, cfg.dry_run, cfg.announce.enabled, cfg.user) == ([], "auto", False, False, None)
+    assert cfg.announce.every is None
     assert (cfg.announce.count, cfg.announce.interval, cfg.announce.rate) == (2, 2.0, 1000.0)
 
 
@@ -69,7 +76,7 @@ def test_defaults(tmp_path):
     [
         ('interface = "r0"\ninterfce = "r1"\n', r"lab.toml:2: unknown key 'interfce'"),
         ('engine = "fast"\n', r"lab.toml:1: engine = 'fast'; choose one of: auto, packet, scapy"),
-        ("interface = 3\n", r"lab.toml:1: interface = 3: expected a string"),
+        ("interface = 3\n", r"lab.toml:1: interface = 3: expected an interface name, or an array of them"),
         ('dry_run = "yes"\n', r"lab.toml:1: dry_run = 'yes': expected true or false"),
         ('addresses = "198.51.100.7"\n', r"lab.toml:1: addresses = '198.51.100.7': expected an array"),
         ("[announce]\ncount = true\n", r"lab.toml:2: announce.count = True: expected a whole number of rounds"),
@@ -90,14 +97,14 @@ def test_bad_config_names_the_place(tmp_path, text, message):
 def test_bad_address_names_file_line_and_key(tmp_path):
     cfg = load_config(write(tmp_path, 'interface = "r0"\naddresses = [\n  "198.51.100.7",\n  "198.51.100.300",\n]\n'))
     with pytest.raises(ConfigError, match=r"lab.toml:4 addresses\[1\]: '198.51.100.300'.*not an IPv4 address"):
-        cfg.address_set()
+        build_set(cfg.tokens)
 
 
 def test_bad_line_in_an_address_file_names_the_line(tmp_path):
     write(tmp_path, "198.51.100.7\n\n# comment\n198.51.100.0/33\n", "more.txt")
     cfg = load_config(write(tmp_path, 'address_files = ["more.txt"]\n'))
     with pytest.raises(ConfigError, match=r"more.txt:4: '198.51.100.0/33'.*prefix length"):
-        cfg.address_set()
+        build_set(cfg.tokens)
 
 
 def test_a_missing_address_file_names_the_config_line_that_names_it(tmp_path):
@@ -184,7 +191,7 @@ def test_a_long_list_loads_in_linear_time_and_still_names_the_line(tmp_path):
     cfg = load_config(write(tmp_path, text))
     assert time.perf_counter() - start < 10  # about 0.5 s here; quadratic, it would take minutes
     with pytest.raises(ConfigError, match=rf"lab.toml:{n - 10 + 2} addresses\[{n - 10}\]: '198.51.100.300'"):
-        cfg.address_set()
+        build_set(cfg.tokens)
 
 
 @pytest.mark.parametrize(
@@ -214,14 +221,14 @@ TOML_ISH = st.text(alphabet="[]{}\"'=.,#\n\\ \tabcdefinrtuxy0123456789-_+:\x00é
 KEYS_AND_VALUES = st.sampled_from([
     'interface = "r0"\n', 'engine = "scapy"\n', "dry_run = true\n", 'addresses = ["198.51.100.7"]\n',
     'addresses = [{ ip = "198.51.100.7", mac = "02:aa:bb:cc:dd:ee" }]\n', 'address_files = ["more.txt"]\n',
-    "[announce]\n", "count = 3\n", "interval = 1.5\n", "rate = 10\n", "at_start = true\n", "announce.count = 2\n",
+    "[announce]\n", "count = 3\n", "interval = 1.5\n", "rate = 10\n", "enabled = true\n", "announce.count = 2\n",
 ])  # fmt: skip
 
 
 def config_or_config_error(path: Path) -> None:
     try:
         cfg = load_config(path)
-        cfg.address_set()
+        build_set(cfg.tokens)
     except ConfigError:
         pass
 
@@ -245,4 +252,4 @@ def test_any_address_file_is_a_set_or_a_config_error(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "more.txt"
     path.write_bytes(data)
     with contextlib.suppress(ConfigError):
-        Config(tokens=[read_address_file(path)]).address_set()
+        build_set([read_address_file(path)])

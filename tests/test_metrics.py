@@ -5,12 +5,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from arpresponder.observe.metrics import StatsCollector, exposure, http_response
-from arpresponder.observe.stats import Stats
+from arpresponder.observe.stats import ProcessStats, Stats
 
 
 @pytest.fixture
 def registry():
-    snap = Stats(interface="r0", engine="packet", received=12).snapshot()  # fixed: the uptime does not move
+    links = [
+        Stats(interface="r0", engine="packet", received=12),
+        Stats(interface="r0 vlan 100", engine="packet", vlan=100),
+    ]
+    snap = ProcessStats(lambda: links).snapshot()  # fixed: the uptime does not move
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(lambda: snap))
     return registry
@@ -27,8 +31,15 @@ def test_get_metrics_is_the_text_format(registry):
     assert status == "HTTP/1.0 200 OK"
     assert headers["Content-Type"] == CONTENT_TYPE_LATEST
     assert int(headers["Content-Length"]) == len(body) and headers["Connection"] == "close"
-    samples = {s.name: s.value for f in text_string_to_metric_families(body.decode()) for s in f.samples}
-    assert samples["arpresponder_received_frames_total"] == 12
+    samples = {
+        (s.name, s.labels.get("interface")): s.value
+        for f in text_string_to_metric_families(body.decode())
+        for s in f.samples
+    }
+    assert samples["arpresponder_received_frames_total", "r0"] == 12  # one series per interface
+    assert samples["arpresponder_received_frames_total", "r0 vlan 100"] == 0
+    assert samples["arpresponder_info", "r0 vlan 100"] == 1
+    samples = {name: value for (name, _label), value in samples.items()}
     assert samples["arpresponder_pcap_dropped_frames_total"] == 0
     assert samples["arpresponder_control_dropped_connections_total"] == 0
 

@@ -6,6 +6,7 @@ and every counter must equal what the engine can see.
 
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -69,7 +70,9 @@ def expected_counts(engine: str = "packet", engine_drops_known: bool = True) -> 
 
 
 def counters(snap: dict) -> dict:
-    return {key: snap[key] for key in expected_counts()}
+    """The lab's one interface's figures."""
+    link = snap["interfaces"][RESPONDER_IF]
+    return {key: link[key] for key in expected_counts()}
 
 
 def run_with(lab, tmp_path, *extra, engine="packet"):
@@ -107,7 +110,15 @@ def test_counters_are_exact_in_stats_json_and_the_snapshot_file(lab, tmp_path, e
     assert counters(live) == expected
     assert counters(periodic) == expected
     assert counters(final) == expected
-    assert (live["interface"], live["engine"], live["mac"]) == (RESPONDER_IF, engine, RESPONDER_MAC)
+    link = live["interfaces"][RESPONDER_IF]
+    assert (link["interface"], link["engine"], link["mac"], link["state"]) == (
+        RESPONDER_IF,
+        engine,
+        RESPONDER_MAC,
+        "answering",
+    )
+    totals = [key for key in expected_counts() if key != "kernel_filter"]  # (a link's filter has no total)
+    assert {key: link[key] for key in totals} == {key: live[key] for key in totals}  # one link: it is the total
     assert final["uptime_s"] > live["uptime_s"] > 0
     # Every frame that carries a whole address, whatever became of it (the 41-byte one lacks its target's last byte).
     targets = [{"ip": "198.51.100.10", "count": 5 + UNSUPPORTED}, {"ip": "198.51.100.200", "count": 4},
@@ -133,7 +144,10 @@ def test_prometheus_scrape_matches_the_json_snapshot(lab, tmp_path):
             text = response.read().decode()
         assert r.stop() == 0
     samples = {
-        (s.name, s.labels.get("reason")): s.value for f in text_string_to_metric_families(text) for s in f.samples
+        (s.name, s.labels.get("reason")): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.labels.get("interface") in (RESPONDER_IF, None)
     }
     assert samples[("arpresponder_received_frames_total", None)] == snap["received"] == expected_counts()["received"]
     assert samples[("arpresponder_replies_total", None)] == snap["replied"]
@@ -197,7 +211,7 @@ def test_control_socket_is_owner_only_and_survives_bad_commands(lab):
             assert error in answer["error"] and "commands: stats" in answer["error"]
         # Still running and answering; found without naming a socket, as the container's health check asks.
         result = arpresponder_in(lab, lab.responder_ns, "stats", "--json")
-        assert result.returncode == 0 and json.loads(result.stdout)["interface"] == RESPONDER_IF
+        assert result.returncode == 0 and list(json.loads(result.stdout)["interfaces"]) == [RESPONDER_IF]
         plain = arpresponder_in(lab, lab.responder_ns, "stats")
         assert plain.returncode == 0 and "drops by reason" in plain.stdout and "filtered in kernel" in plain.stdout
         assert r.stop() == 0
@@ -272,7 +286,9 @@ def test_live_panel_in_a_real_80x24_terminal(lab, tmp_path):
     for screen in (before, after):
         lines = screen.rstrip("\n").split("\n")
         assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
-        assert lines[0].startswith(f"arpresponder  {RESPONDER_IF}  {RESPONDER_MAC}  packet engine  up ")
+        assert re.match(r"arpresponder  pid \d+  up \d+:\d\d:\d\d  1 interface$", lines[0]), lines[0]
+        row = next(line for line in lines if line.startswith(f"{RESPONDER_IF} "))
+        assert row.split()[:4] == [RESPONDER_IF, "answering", RESPONDER_MAC, "packet"]
         assert "recent events" in screen and "ready: answering 128 addresses" in screen  # the bottom part fits
 
     def received(screen):
@@ -280,5 +296,5 @@ def test_live_panel_in_a_real_80x24_terminal(lab, tmp_path):
 
     assert received(before) == 0
     assert received(after) == expected_counts()["received"]
-    assert "not-request      filtered in kernel" in after
+    assert re.search(r"^ (not-request|truncated|bad-target|not-in-set) +filtered in kernel", after, re.MULTILINE)
     assert "198.51.100.10" in after and "192.0.2.2" in after  # top requested IPs and requesters

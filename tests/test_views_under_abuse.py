@@ -91,7 +91,7 @@ def test_idle_control_clients_do_not_keep_stats_from_answering(lab, tmp_path):
                 result, took = timed_stats(lab, tmp_path)
                 assert result.returncode == 0, result.stderr
                 assert took < STATS_WITHIN
-                assert json.loads(result.stdout)["interface"] == RESPONDER_IF
+                assert list(json.loads(result.stdout)["interfaces"]) == [RESPONDER_IF]
                 time.sleep(0.7)
             assert answers(lab) == [RESPONDER_MAC] * 3
         after, _ = timed_stats(lab, tmp_path)

@@ -5,9 +5,6 @@ answering too, a second instance, an interface replaced under a flood.
 """
 
 import re
-import socket
-import threading
-import time
 
 import pytest
 
@@ -144,7 +141,7 @@ def test_every_way_the_kernel_answers_too_is_warned_about(lab, setup, cleanup, w
     finally:
         for step in cleanup:  # proxy entries are per namespace; removed anyway, as the lab goes
             lab.run(lab.responder_ns, *step, check=False)
-    assert re.search(rf"WARNING\s+{warning}", r.stderr), r.stderr
+    assert re.search(rf"WARNING\s+r0: {warning}", r.stderr), r.stderr
 
 
 def test_the_kernel_answering_a_local_address_is_two_replies_and_a_warning(lab):
@@ -187,43 +184,6 @@ def test_share_interface_lets_a_second_instance_answer_too(lab):
         assert first.stop() == 0 and second.stop() == 0
     port.close()
     assert len(replies) == 6
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_an_interface_replaced_under_a_flood_is_never_answered_deafly(lab, engine):
-    """Delete and re-create r0 in one `ip -batch` during a flood: the old socket is dead; no claim to be answering."""
-    r = run(lab, "-i", RESPONDER_IF, "--ip", "198.51.100.0/24", engine=engine)
-    flooding = threading.Event()
-    flooding.set()
-
-    def flood() -> None:  # from the peer until p0 goes away with the pair, or 3 s
-        with lab.inside(lab.peer_ns):
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        sock.bind((PEER_IF, 0))
-        frame = request(tpa="198.51.100.10")
-        deadline = time.monotonic() + 3
-        try:
-            while flooding.is_set() and time.monotonic() < deadline:
-                sock.send(frame)
-        except OSError:
-            pass  # p0 deleted
-        finally:
-            sock.close()
-
-    flooder = threading.Thread(target=flood)
-    flooder.start()
-    time.sleep(0.5)
-    lab.replace_veth()
-    flooding.clear()
-    flooder.join()
-    code = r.proc.wait(timeout=10)
-    r.stop()
-    assert code == 1
-    errors = [line for line in r.stderr.splitlines() if line.startswith("arpresponder: error:")]
-    # Seen while r0 is gone, or once the new r0 is there: either way the run ends, never deaf.
-    assert len(errors) == 1 and re.search(r"r0 (disappeared|was deleted and a new interface of that name)", errors[0])
-    assert "answering again once it is up" not in r.stderr
-    assert "replies sent" in r.stdout
 
 
 def test_verbose_logs_our_decisions_and_no_library_internals(lab):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -12,8 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from arpresponder.codec import ETHERTYPE_ARP
+from arpresponder.codec import vlan_tags
 from arpresponder.lab.netns import PEER_IF, Lab
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+_AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid
 
 
 @contextmanager
@@ -39,12 +46,18 @@ def tcpdump(lab: Lab, ns: str, iface: str, path: Path, expression: str = "arp") 
 
 
 class PeerPort:
-    """A raw ARP socket on the peer's end of the veth pair: send crafted frames, collect what comes back."""
+    """A raw socket on the peer's end of the veth pair: send crafted frames, collect the ARP frames that come back.
+
+    It listens where tcpdump does (every protocol) and asks for each frame's
+    metadata (PACKET_AUXDATA), so a VLAN tag the kernel took out of a frame is
+    put back: the frames collected are as they were on the wire.
+    """
 
     def __init__(self, lab: Lab):
         with lab.inside(lab.peer_ns):
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETHERTYPE_ARP))
-            self.sock.bind((PEER_IF, ETHERTYPE_ARP))
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            self.sock.bind((PEER_IF, ETH_P_ALL))
 
     def exchange(self, frames: list[bytes], window: float = 0.5) -> list[bytes]:
         """Send frames (1 ms apart), then return every ARP frame received during the window."""
@@ -61,8 +74,15 @@ class PeerPort:
         deadline = time.monotonic() + window
         while (left := deadline - time.monotonic()) > 0:
             if select.select([self.sock], [], [], left)[0]:
-                data, addr = self.sock.recvfrom(2048)
-                if addr[2] != socket.PACKET_OUTGOING:
+                data, ancillary, _flags, addr = self.sock.recvmsg(2048, socket.CMSG_SPACE(_AUXDATA.size))
+                if addr[2] == socket.PACKET_OUTGOING:
+                    continue
+                for level, kind, value in ancillary:
+                    if (level, kind) == (SOL_PACKET, PACKET_AUXDATA) and len(value) >= _AUXDATA.size:
+                        status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(value)
+                        if status & TP_STATUS_VLAN_VALID:
+                            data = data[:12] + struct.pack("!HH", tpid or 0x8100, tci) + data[12:]
+                if vlan_tags(data)[1][12:14] == b"\x08\x06":
                     received.append(data)
         return received
 

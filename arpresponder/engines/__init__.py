@@ -11,7 +11,7 @@ from ..errors import EngineError
 from .linux import InterfaceGone
 from .packet import PacketEngine
 
-__all__ = ["ENGINES", "Engine", "InterfaceGone", "open_engine"]
+__all__ = ["ENGINES", "Engine", "InterfaceGone", "engine_name", "open_engine"]
 
 ENGINES = ("auto", "packet", "scapy")
 
@@ -25,11 +25,19 @@ class Engine(Protocol):
     filtered_in_kernel: frozenset[Drop]  # drop classes the kernel filters out before we see them: never counted
     kernel_filter: str  # what the kernel filter lets through, in words: every count covers only that
 
-    def receive_batch(self, timeout: float) -> list[bytes]:
-        """Frames that arrived, as on the wire (VLAN tags included), waiting up to timeout for the first; [] if none.
+    def fileno(self) -> int:
+        """A file descriptor to poll: readable when frames wait, in error (POLLERR) when check() has one to raise."""
 
-        OSError (ENETDOWN) while the link is down; InterfaceGone once the interface is deleted or replaced.
-        """
+    def take(self) -> list[bytes]:
+        """Frames waiting now, as on the wire, a batch at most (MAX_BATCH); never waits."""
+
+    def check(self) -> None:
+        """Raise the pending receive error: OSError (ENETDOWN) while the link is down, InterfaceGone."""
+
+    def replace_filter(
+        self, target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans: tuple[int, ...] = ()
+    ) -> None:
+        """Filter in the kernel for another set from now on, atomically (a reload)."""
 
     def send(self, frame: bytes) -> None:
         """Transmit one frame; OSError if the kernel refuses it."""
@@ -46,26 +54,36 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+def engine_name(name: str) -> str:
+    """The engine `name` means here: `auto` is packet on Linux, scapy elsewhere."""
+    if name == "auto":
+        return "packet" if sys.platform.startswith("linux") else "scapy"
+    return name
+
+
 def open_engine(
     name: str,
     interface: str,
     receive: bool = True,
     target_spans: list[tuple[int, int]] | None = None,
     unicast_macs: Iterable[bytes] = (),
+    vlan: int = 0,
+    sibling_vlans: tuple[int, ...] = (),
 ) -> Engine:
     """The named engine on interface; `auto` is packet on Linux, scapy elsewhere.
 
     target_spans (bpf.target_spans of the set) lets the packet engine filter
     out-of-set requests in the kernel; None: too many to filter there.
     unicast_macs: MACs besides the interface's that requests may be sent to
-    (the set's entry MACs). EngineError if it cannot open.
+    (the set's entry MACs). vlan: the VLAN ID it answers on, on its parent
+    (0: untagged frames); sibling_vlans: the VLANs others answer on there
+    (bpf.vlan_prefix). EngineError if it cannot open.
     """
-    if name == "auto":
-        name = "packet" if sys.platform.startswith("linux") else "scapy"
+    name = engine_name(name)
     if name == "packet":
         if not sys.platform.startswith("linux"):
             raise EngineError("the packet engine needs Linux (AF_PACKET); use --engine scapy")
-        return PacketEngine(interface, receive, target_spans, unicast_macs)
+        return PacketEngine(interface, receive, target_spans, unicast_macs, vlan, sibling_vlans)
     if name == "scapy":
         from .scapy_engine import ScapyEngine
 

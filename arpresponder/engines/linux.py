@@ -30,6 +30,21 @@ _TPACKET_STATS = struct.Struct("II")  # tp_packets, tp_drops
 _PACKET_MREQ = struct.Struct("iHH8s")  # struct packet_mreq: mr_ifindex, mr_type, mr_alen, mr_address
 
 
+def check_raw_sockets() -> None:
+    """EngineError (naming the cause) unless this thread may open a raw socket: asked once at start, so that a run
+    waiting for its interface does not find out only when the interface appears."""
+    sock = _raw_socket()
+    sock.close()
+
+
+def _raw_socket() -> socket.socket:
+    raise_net_raw()
+    try:
+        return socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    except PermissionError:
+        raise EngineError(f"opening a raw socket needs CAP_NET_RAW; {why_no_net_raw()}") from None
+
+
 def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) -> socket.socket:
     """An AF_PACKET socket on interface; with a program, receiving what it accepts, else receiving nothing.
 
@@ -43,11 +58,7 @@ def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) ->
     6.18). The filter rejects what is not ARP on the first test, in the
     kernel.
     """
-    raise_net_raw()
-    try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    except PermissionError:
-        raise EngineError(f"opening a raw socket needs CAP_NET_RAW; {why_no_net_raw()}") from None
+    sock = _raw_socket()
     try:
         if program:
             bpf.attach(sock, program)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import select
 import socket
 import threading
 from collections.abc import Iterable
@@ -46,8 +45,21 @@ ALL_REQUESTS = "ARP requests"
 REQUESTS_FOR_THE_SET = "ARP requests for the set's targets"
 
 
-def receive_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
-    """The BPF program for the set's spans if it fits, else for all requests; what it keeps from us; what it passes."""
+def receive_filter(
+    target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans: tuple[int, ...] = ()
+) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
+    """The BPF program for the set's spans if it fits, else for all requests; what it keeps from us; what it passes.
+
+    vlan, sibling_vlans: which VLAN's frames this socket takes (bpf.vlan_prefix).
+    """
+    program, filtered, passes = _arp_filter(target_spans)
+    prefix = bpf.vlan_prefix(vlan, sibling_vlans)
+    if vlan:
+        passes += f" tagged for VLAN {vlan}"
+    return prefix + program, filtered, passes
+
+
+def _arp_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
     if target_spans:
         try:
             program = bpf.arp_request_filter_for(target_spans)
@@ -86,6 +98,8 @@ class PacketEngine:
         receive: bool = True,
         target_spans: list[tuple[int, int]] | None = None,
         unicast_macs: Iterable[bytes] = (),
+        vlan: int = 0,
+        sibling_vlans: tuple[int, ...] = (),
     ):
         self.interface = interface
         self.ifindex = interface_index(interface)
@@ -98,11 +112,9 @@ class PacketEngine:
             force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
-                program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans)
+                program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans, vlan, sibling_vlans)
                 self.rx_sock = open_packet_socket(interface, program)
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
-                self._poll = select.poll()
-                self._poll.register(self.rx_sock, select.POLLIN)
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
                 self.accept_unicast_macs(unicast_macs)
         except OSError as e:
@@ -112,17 +124,32 @@ class PacketEngine:
             self.close()
             raise
 
-    def receive_batch(self, timeout: float) -> list[bytes]:
-        frames = self.rx.take(MAX_BATCH)
-        if frames:
-            return frames
-        events = self._poll.poll(timeout * 1000)
-        if events and events[0][1] & select.POLLERR:
-            # The kernel reports a link going down, or the interface going away, as a socket error.
-            code = self.rx_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading it clears it
-            if code:
-                raise receive_error(self.interface, self.ifindex, OSError(code, os.strerror(code)))
+    def fileno(self) -> int:
+        """The receiving socket: readable when frames wait in the ring, in error when the link goes down or away."""
+        return self.rx_sock.fileno()
+
+    def take(self) -> list[bytes]:
+        """Frames waiting in the ring, up to MAX_BATCH; no system call, no waiting."""
         return self.rx.take(MAX_BATCH)
+
+    def check(self) -> None:
+        """Raise the socket's pending error, if any: OSError (ENETDOWN) for a link down, InterfaceGone.
+
+        The kernel reports a link going down, or the interface going away, as a socket error; reading it clears it.
+        """
+        code = self.rx_sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise receive_error(self.interface, self.ifindex, OSError(code, os.strerror(code)))
+
+    def replace_filter(
+        self, target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans: tuple[int, ...] = ()
+    ) -> None:
+        """Filter for another set from now on: SO_ATTACH_FILTER on the same socket swaps the program atomically.
+
+        The socket is never left unfiltered, and frames already in the ring stay there. OSError if refused.
+        """
+        program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans, vlan, sibling_vlans)
+        bpf.attach(self.rx_sock, program)
 
     def accept_unicast_macs(self, macs: Iterable[bytes]) -> None:
         """Receive frames sent to these MACs (the set's entry MACs) as well as to the interface's own.

@@ -9,6 +9,7 @@ scapy packet is dissected or built on the way.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from collections.abc import Iterable
@@ -78,16 +79,35 @@ class ScapyEngine:
         if self._unicast is not None:
             self._unicast.set(macs)
 
-    def receive_batch(self, timeout: float) -> list[bytes]:
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def take(self) -> list[bytes]:
+        """Frames waiting now, up to MAX_BATCH; a receive error once the frames before it are taken (scapy reads
+        the socket's error as it receives, which clears it: there is no POLLERR left to wait for)."""
+        return self._receive()
+
+    def check(self) -> None:
+        """Raise the pending receive error, if any (see PacketEngine.check)."""
+        error, self._error = self._error, None
+        if error is None and self._linux_socket is not None:
+            code = self._linux_socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # reading it clears it
+            if code:
+                error = receive_error(self.interface, self.ifindex, OSError(code, os.strerror(code)))
+        if error is not None:
+            raise error
+
+    def replace_filter(self, target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans=()) -> None:
+        """Nothing to replace: this engine filters requests only, whatever the set (see kernel_filter)."""
+
+    def _receive(self) -> list[bytes]:
         frames: list[bytes] = []
-        wait = timeout
         if self._error is None:
             try:
-                while len(frames) < MAX_BATCH and self.sock.select([self.sock], wait):
+                while len(frames) < MAX_BATCH and self.sock.select([self.sock], 0):
                     _cls, frame, _ts = self.sock.recv_raw()
                     if frame is not None:  # None: a frame we sent ourselves, seen on the way out
                         frames.append(frame)
-                    wait = 0
             except OSError as e:
                 # Reading a socket error clears it in the kernel: kept, to raise once the frames before it are handled.
                 self._error = receive_error(self.interface, self.ifindex, e)

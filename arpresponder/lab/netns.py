@@ -150,10 +150,33 @@ class Lab:
             raise LabError(f"ip -batch: {result.stderr.strip()}")
         self._configure_veth()
 
+    def add_peer(self, n: int, up: bool = True) -> str:
+        """Another peer, on its own link: namespace NAME-pN, joined to the responder's by a veth pair rN <-> p0.
+
+        MACs 02:00:00:00:NN:01 (rN) and 02:00:00:00:NN:02 (its p0); the peer has
+        192.0.2.2/24 and 198.51.100.0/24 on-link, as the first one. up=False
+        leaves rN down. Returns the peer's namespace.
+        """
+        ns = f"{self.name}-p{n}"
+        _ip("netns", "add", ns)
+        for key in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
+            self.sysctl(ns, key, "1")
+        _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", self.responder_ns, "link", "add", f"r{n}", "address", f"02:00:00:00:{n:02x}:01",
+            "type", "veth", "peer", "name", PEER_IF, "netns", ns, "address", f"02:00:00:00:{n:02x}:02")  # fmt: skip
+        _ip("-n", ns, "address", "add", f"{PEER_IP}/{LAB_PREFIXLEN}", "dev", PEER_IF)
+        _ip("-n", ns, "link", "set", PEER_IF, "up")
+        _ip("-n", ns, "route", "add", SERVED_NET, "dev", PEER_IF)
+        if up:
+            _ip("-n", self.responder_ns, "link", "set", f"r{n}", "up")
+        return ns
+
     def down(self) -> None:
-        """Remove both namespaces (the veth pair goes with them). Safe to call twice."""
-        for ns in (self.responder_ns, self.peer_ns):
-            _ip("netns", "delete", ns, check=False)
+        """Remove the lab's namespaces (its veth pairs go with them). Safe to call twice."""
+        names = {line.split()[0] for line in _ip("netns", "list", check=False).stdout.splitlines() if line.strip()}
+        for ns in sorted(names):
+            if ns in (self.responder_ns, self.peer_ns) or re.fullmatch(rf"{re.escape(self.name)}-p\d+", ns):
+                _ip("netns", "delete", ns, check=False)
 
     def __enter__(self) -> Self:
         return self.up()
@@ -173,15 +196,14 @@ class Lab:
             raise LabError(f"{' '.join(argv)} in {ns}: exit {result.returncode}: {result.stderr.strip()}")
         return result
 
-    def arping(self, ip: str, count: int = 3) -> tuple[int, list[str]]:
+    def arping(self, ip: str, count: int = 3, ns: str | None = None) -> tuple[int, list[str]]:
         """iputils arping from the peer: (exit code, the MAC of each reply in order).
 
         After its first reply, arping sends its requests unicast to that MAC,
         as a neighbour refreshing its cache does.
         """
-        result = self.run(
-            self.peer_ns, "arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, ip, check=False
-        )
+        argv = ("arping", "-c", str(count), "-w", str(count + 2), "-I", PEER_IF, ip)
+        result = self.run(ns or self.peer_ns, *argv, check=False)
         return result.returncode, [m.lower() for m in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]", result.stdout)]
 
     def kernel_resolve(self, ips: Sequence[str]) -> dict[str, tuple[str | None, str]]:
@@ -250,10 +272,13 @@ class LabProcess:
         for t in self._readers:
             t.start()
         deadline = time.monotonic() + ready_timeout
-        while not self._ready.wait(0.05):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise LabError(f"{' '.join(argv)} did not become ready:\n{self.stderr}{self.stdout}")
+        try:
+            while not self._ready.wait(0.05):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise LabError(f"{' '.join(argv)} did not become ready:\n{self.stderr}{self.stdout}")
+        except BaseException:  # not ready, or interrupted while waiting (a demo's Ctrl-C): never left running
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
@@ -299,6 +324,8 @@ class ResponderProcess(LabProcess):
     READY_MARK = "ready:"
 
     def __init__(self, lab: Lab, args: Sequence[str], ns: str | None = None, ready_timeout: float = 15,
-                 wrapper: Sequence[str] = ()):  # fmt: skip
-        super().__init__(ns or lab.responder_ns, [sys.executable, "-m", "arpresponder", *args], self.READY_MARK,
-                         ready_timeout, wrapper=wrapper)  # fmt: skip
+                 wrapper: Sequence[str] = (), prefix: Sequence[str] = ()):  # fmt: skip
+        """prefix goes inside the namespace, in front of python (e.g. `setpriv …` to run as another user); it must
+        exec, so that `pid` is arpresponder's own process."""
+        super().__init__(ns or lab.responder_ns, [*prefix, sys.executable, "-m", "arpresponder", *args],
+                         self.READY_MARK, ready_timeout, wrapper=wrapper)  # fmt: skip

@@ -23,6 +23,7 @@ import os
 import socket
 import stat
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 
 from ..errors import UserError
@@ -34,6 +35,7 @@ log = logging.getLogger("arpresponder")
 RUN_DIR = Path("/run/arpresponder")
 MAX_COMMAND = 256  # bytes; a longer line is refused, not read on
 CLIENT_TIMEOUT = 2.0  # seconds a client has to send its command and read the answer
+SLOW_TIMEOUT = 300.0  # seconds a command answered by a Future (reload) may take
 MAX_CLIENTS = 16  # connected at once
 BACKLOG = 64  # connections the kernel holds until we accept them
 
@@ -67,11 +69,23 @@ def default_path(interface: str) -> Path:
 
 
 def find_socket(interface: str | None) -> Path:
-    """The socket `stats` should ask: the interface's, or the only one there is."""
-    if interface:
-        return default_path(interface)
+    """The socket `stats` (or `reload`) should ask: the instance answering on interface, or the only one there is.
+
+    An instance's socket is named after its first interface; for another of
+    its interfaces, the instances here are asked which one answers there.
+    """
     directory = default_dir()
     found = sorted(directory.glob("*.sock")) if directory.is_dir() else []
+    if interface:
+        path = default_path(interface)
+        if path in found or not found:
+            return path  # if it is not there, query() says so
+        for other in found:
+            with contextlib.suppress(ControlError):
+                labels = query(other).get("interfaces", {})
+                if any(label == interface or label.startswith(f"{interface} vlan ") for label in labels):
+                    return other
+        return path
     if len(found) == 1:
         return found[0]
     if not found:
@@ -85,7 +99,9 @@ def find_socket(interface: str | None) -> Path:
     )
 
 
-Command = Callable[[], dict]  # a command's handler: its JSON answer, quickly (it runs in the server's thread)
+# A command's handler: its JSON answer, quickly (it runs in the server's thread), or a Future of it for a command that
+# takes time (reload): the client then waits up to SLOW_TIMEOUT seconds while the server serves the others.
+Command = Callable[[], "dict | Future[dict]"]
 
 
 def control_dropped() -> Tally:
@@ -110,6 +126,7 @@ class ControlServer:
             end=b"\n", max_request=MAX_COMMAND, respond=self.respond, deadline=CLIENT_TIMEOUT, max_connections=MAX_CLIENTS,
             busy=_line({"error": f"busy: {MAX_CLIENTS} clients are connected; try again"}),
             too_slow=_line({"error": f"no command within {CLIENT_TIMEOUT:g} s"}),
+            slow_deadline=SLOW_TIMEOUT, no_answer=_line({"error": f"no answer within {SLOW_TIMEOUT:g} s"}),
         )  # fmt: skip
         self._server = BoundedServer(self._bind(path), protocol, "control socket", dropped or control_dropped())
 
@@ -135,11 +152,16 @@ class ControlServer:
         sock.listen(BACKLOG)
         return sock
 
-    def respond(self, line: bytes | None) -> bytes:
-        """One request line (None: too long, or not ended by a newline) → one JSON line."""
-        return _line(self.answer(line))
+    def respond(self, line: bytes | None) -> bytes | Future:
+        """One request line (None: too long, or not ended by a newline) → one JSON line (or a Future of it)."""
+        answer = self.answer(line)
+        if not isinstance(answer, Future):
+            return _line(answer)
+        line_future: Future = Future()
+        answer.add_done_callback(lambda done: line_future.set_result(_line(_result(done))))
+        return line_future
 
-    def answer(self, line: bytes | None) -> dict:
+    def answer(self, line: bytes | None) -> dict | Future:
         known = ", ".join(self.commands)
         if line is None:
             return {
@@ -160,11 +182,24 @@ class ControlServer:
 
     def close(self) -> None:
         self._server.close()
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # after --user, a directory only root may write to: the next instance replaces it
+            log.warning("control socket: cannot remove %s (%s); it is left, and replaced next time", self.path,
+                        e.strerror)  # fmt: skip
         if self.path.parent.parent == RUN_DIR:  # a per-namespace directory: labs come and go, leave none behind
             with contextlib.suppress(OSError):
                 self.path.parent.rmdir()  # only if empty
+
+
+def _result(future: Future) -> dict:
+    try:
+        return future.result()
+    except Exception as e:  # noqa: BLE001  (a failing command is answered, and the instance carries on)
+        log.error("control socket: a command failed: %s: %s", type(e).__name__, e)
+        return {"error": f"failed: {e}"}
 
 
 def _is_socket(path: Path) -> bool:
@@ -204,8 +239,9 @@ def _remove_stale(path: Path) -> None:
     raise ControlError(f"another arpresponder answers on {path}; give this one --control-socket PATH")
 
 
-def query(path: Path, command: str = "stats", timeout: float = 5.0) -> dict:
-    """Send one command to a running instance; its answer. ControlError if it cannot be asked or refuses."""
+def query(path: Path, command: str = "stats", timeout: float = 5.0, errors: bool = True) -> dict:
+    """Send one command to a running instance; its answer. ControlError if it cannot be asked, or (errors=True) if
+    its answer is {"error": …}."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -233,7 +269,7 @@ def query(path: Path, command: str = "stats", timeout: float = 5.0) -> dict:
         answer = json.loads(data)
     except ValueError:
         raise ControlError(f"{path} answered something that is not JSON") from None
-    if "error" in answer:
+    if errors and "error" in answer:
         raise ControlError(f"{path}: {answer['error']}")
     return answer
 

@@ -1,7 +1,9 @@
 """The live panel (`run --live`, `stats --watch`): one snapshot drawn to fit an 80×24 terminal.
 
-It draws from a snapshot dict (Stats.snapshot(), or the same JSON read from
-the control socket), so the panel looks the same in both places.
+It draws from a snapshot (ProcessStats.snapshot(), or the same JSON read
+from the control socket), so the panel looks the same in both places: the
+interfaces, one row each (IFACE_ROWS at most), then the totals' counters,
+rates, drops and top lists, then the last log events.
 """
 
 from __future__ import annotations
@@ -14,22 +16,39 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-DROP_ROWS = 6  # reasons listed at most; the rest are summed in one "+N more" row
-EVENT_ROWS = 4
+IFACE_ROWS = 3  # interfaces listed at most; the rest in one "+N more" row
+DROP_ROWS = 4  # reasons listed at most; the rest are summed in one "+N more" row
+EVENT_ROWS = 3
 FILTERED = "filtered in kernel"
 
 
 def render(snap: dict) -> RenderableType:
-    return Group(_title(snap), Text(""), _body(snap), Text(""), _events(snap))
+    return Group(_title(snap), Text(""), _interfaces(snap), Text(""), _body(snap), Text(""), _events(snap))
 
 
 def _title(snap: dict) -> Text:
     uptime = int(snap["uptime_s"])
     up = f"{uptime // 3600}:{uptime // 60 % 60:02d}:{uptime % 60:02d}"
-    dry = "  DRY RUN" if snap.get("dry_run") else ""
-    return Text.assemble(
-        ("arpresponder", "bold"), f"  {snap['interface']}  {snap.get('mac', '')}  {snap['engine']} engine  up {up}", (dry, "bold red")
-    )  # fmt: skip
+    links = snap["interfaces"].values()
+    dry = "  DRY RUN" if any(link["dry_run"] for link in links) else ""
+    count = f"{len(links)} interface{'' if len(links) == 1 else 's'}"
+    return Text.assemble(("arpresponder", "bold"), f"  pid {snap['pid']}  up {up}  {count}", (dry, "bold red"))
+
+
+def _interfaces(snap: dict) -> Table:
+    table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False, header_style="bold")
+    for heading, justify, width in (("interface", "left", 12), ("state", "left", 9), ("mac", "left", 17),
+                                    ("engine", "left", 6), ("set", "right", 7), ("received", "right", 9),
+                                    ("replied", "right", 9)):  # fmt: skip
+        table.add_column(heading, justify=justify, min_width=width, no_wrap=True, overflow="ellipsis")
+    links = list(snap["interfaces"].values())
+    shown = links if len(links) <= IFACE_ROWS else links[: IFACE_ROWS - 1]
+    for link in shown:
+        table.add_row(link["interface"], link["state"], link["mac"] or "-", link["engine"], str(link["addresses"]),
+                      str(link["received"]), str(link["replied"]))  # fmt: skip
+    if len(shown) < len(links):
+        table.add_row(f"+{len(links) - len(shown)} more", "", "", "", "", "", "")
+    return table
 
 
 def _body(snap: dict) -> Table:

@@ -42,6 +42,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 class StatsCollector:
+    """Turns the snapshot into metric families at scrape time: one series per interface (label `interface`), the
+    process-wide ones (uptime, what the views dropped) without it. Totals are for PromQL's sum()."""
+
     def __init__(self, snapshot: Callable[[], dict]):
         self.snapshot = snapshot
 
@@ -49,9 +52,26 @@ class StatsCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
         snap = self.snapshot()
-        yield InfoMetricFamily("arpresponder", "The instance: interface, MAC, engine.",
-                               value={"interface": snap["interface"], "mac": snap["mac"], "engine": snap["engine"]})  # fmt: skip
+        links = list(snap["interfaces"].values())
+        info = InfoMetricFamily("arpresponder", "Each interface answered on: its MAC, engine, VLAN, state.",
+                                labels=["interface"])  # fmt: skip
+        for link in links:
+            info.add_metric([link["interface"]], {"mac": link["mac"], "engine": link["engine"],
+                                                  "vlan": str(link["vlan"]), "state": link["state"]})  # fmt: skip
+        yield info
         yield GaugeMetricFamily("arpresponder_uptime_seconds", "Seconds since the run started.", value=snap["uptime_s"])
+        up = GaugeMetricFamily("arpresponder_answering", "1 while the interface is there and up, else 0.",
+                               labels=["interface"])  # fmt: skip
+        size = GaugeMetricFamily(
+            "arpresponder_set_addresses", "Addresses in the set answered for.", labels=["interface"]
+        )
+        loaded = GaugeMetricFamily("arpresponder_set_loaded_timestamp_seconds", "When that set was loaded (Unix time).",
+                                   labels=["interface"])  # fmt: skip
+        for link in links:
+            up.add_metric([link["interface"]], 1 if link["state"] == "answering" else 0)
+            size.add_metric([link["interface"]], link["addresses"])
+            loaded.add_metric([link["interface"]], link["loaded_at"])
+        yield from (up, size, loaded)
         for name, key, doc in (
             ("arpresponder_received_frames", "received", "ARP frames the engine handed to the decision."),
             ("arpresponder_replies", "replied", "Requests the decision answered (sent, or not in a dry run)."),
@@ -59,27 +79,35 @@ class StatsCollector:
             ("arpresponder_send_errors", "send_errors", "Reply frames the kernel refused."),
             ("arpresponder_announcements_sent", "announced", "Gratuitous ARP frames sent."),
         ):
-            yield CounterMetricFamily(name, doc, value=snap[key])
+            family = CounterMetricFamily(name, doc, labels=["interface"])
+            for link in links:
+                family.add_metric([link["interface"]], link[key])
+            yield family
         dropped = CounterMetricFamily(
             "arpresponder_dropped_frames", "Frames not answered, by reason (classes filtered in the kernel are absent).",
-            labels=["reason"],
+            labels=["interface", "reason"],
         )  # fmt: skip
-        for reason, n in snap["dropped"].items():
-            dropped.add_metric([reason], n)
-        yield dropped
         filtered = GaugeMetricFamily(
             "arpresponder_filtered_in_kernel", "1 for each drop class the kernel's BPF filter removes before we count it.",
-            labels=["reason"],
+            labels=["interface", "reason"],
         )  # fmt: skip
-        for reason in snap["filtered_in_kernel"]:
-            filtered.add_metric([reason], 1)
-        yield filtered
+        events = CounterMetricFamily("arpresponder_link_events", "Interface changes seen (netlink).",
+                                     labels=["interface", "event"])  # fmt: skip
+        kernel = CounterMetricFamily("arpresponder_kernel_drops", "Frames the kernel dropped for lack of buffer.",
+                                     labels=["interface"])  # fmt: skip
+        for link in links:
+            for reason, n in link["dropped"].items():
+                dropped.add_metric([link["interface"], reason], n)
+            for reason in link["filtered_in_kernel"]:
+                filtered.add_metric([link["interface"], reason], 1)
+            for event, n in link["link_events"].items():
+                events.add_metric([link["interface"], event], n)
+            if link["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
+                kernel.add_metric([link["interface"]], link["kernel_drops"])
+        yield from (dropped, filtered, events, kernel)
         for view, unit in VIEW_DROPS.items():  # e.g. arpresponder_pcap_dropped_frames_total
             doc = f"{unit.capitalize()} the {view} view gave up rather than wait (see the README)."
             yield CounterMetricFamily(f"arpresponder_{view}_dropped_{unit}", doc, value=snap[f"{view}_dropped"])
-        if snap["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
-            yield CounterMetricFamily("arpresponder_kernel_drops", "Frames the kernel dropped for lack of buffer.",
-                                      value=snap["kernel_drops"])  # fmt: skip
 
 
 def metrics_dropped() -> Tally:

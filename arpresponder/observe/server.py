@@ -12,6 +12,10 @@ the limit, or past their deadline) are counted in a Tally, which logs at most
 one line a minute. If accept() fails for lack of descriptors or memory,
 accepting pauses for ACCEPT_PAUSE seconds instead of spinning on a listener
 that stays readable.
+
+A response that takes time (a reload of a big set) is a Future: the
+connection then waits for it, up to `slow_deadline` seconds from the
+request, while the thread serves the others.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from .worker import Tally
@@ -43,11 +48,14 @@ class Protocol:
 
     end: bytes  # a request is complete once this appears in it (b"\n"; b"\r\n\r\n" for HTTP)
     max_request: int  # bytes a request may have, `end` excluded
-    respond: Callable[[bytes | None], bytes]  # the request without `end` (None: too long, or the peer stopped) → reply
+    # The request without `end` (None: too long, or the peer stopped) → the reply, or a Future of it.
+    respond: Callable[[bytes | None], bytes | Future]
     busy: bytes  # sent to a connection over max_connections, before it is closed
-    too_slow: bytes  # sent to one whose request is not complete at its deadline, before it is closed
+    too_slow: bytes  # sent to one whose request is not complete (or answered) at its deadline, before it is closed
     deadline: float  # seconds from accept to the end of the response
     max_connections: int  # open at once
+    slow_deadline: float = 0.0  # seconds from the request to the end of a reply that came as a Future
+    no_answer: bytes = b""  # sent when such a Future is not done by then, before the connection is closed
 
 
 @dataclass(eq=False)
@@ -56,6 +64,7 @@ class _Connection:
     deadline: float  # time.monotonic() by which the exchange is over
     request: bytearray = field(default_factory=bytearray)
     response: memoryview | None = None  # what is left to send, once the request is complete
+    pending: Future | None = None  # a reply still being worked out
 
 
 class BoundedServer:
@@ -82,7 +91,7 @@ class BoundedServer:
     def close(self) -> None:
         """Stop serving, close every connection and the listener, within CLOSE_TIMEOUT seconds."""
         self._closed = True
-        self._wake_w.send(b"\0")
+        self._wake()
         self._thread.join(CLOSE_TIMEOUT)
         if self._thread.is_alive():
             log.warning("%s: its thread did not stop within %g s; abandoned", self.name, CLOSE_TIMEOUT)
@@ -103,12 +112,34 @@ class BoundedServer:
                 if key.fileobj is self.listener:
                     self._accept()
                 elif key.fileobj is self._wake_r:
-                    pass  # closed: the loop condition says so
+                    self._drain_wake()  # closed (the loop condition says so), or a Future is done
                 elif mask & selectors.EVENT_READ:
                     self._read(key.data)
                 else:
                     self._write(key.data)
+            self._send_finished()
             self._expire(time.monotonic())
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(_RECV):
+                pass
+
+    def _wake(self, _future: Future | None = None) -> None:
+        with contextlib.suppress(OSError):  # closed, or full: the thread wakes anyway
+            self._wake_w.send(b"\0")
+
+    def _send_finished(self) -> None:
+        """Start sending the replies whose Futures are done."""
+        for connection in [c for c in self._connections if c.pending is not None and c.pending.done()]:
+            future, connection.pending = connection.pending, None
+            try:
+                response = future.result()
+            except Exception as e:  # noqa: BLE001  (a bug answering one request must not end the server)
+                log.error("%s: answering a request failed: %s: %s", self.name, type(e).__name__, e)
+                self._drop(connection)
+                continue
+            self._start_sending(connection, response)
 
     def _accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
@@ -162,8 +193,20 @@ class BoundedServer:
             log.error("%s: answering a request failed: %s: %s", self.name, type(e).__name__, e)
             self._drop(connection)
             return
+        if isinstance(response, Future):
+            connection.pending = response
+            connection.deadline = time.monotonic() + self.protocol.slow_deadline
+            self._selector.unregister(connection.sock)  # nothing to read or write until it is done
+            response.add_done_callback(self._wake)
+            return
+        self._start_sending(connection, response)
+
+    def _start_sending(self, connection: _Connection, response: bytes) -> None:
         connection.response = memoryview(response)
-        self._selector.modify(connection.sock, selectors.EVENT_WRITE, connection)
+        if connection.pending is None and connection.sock.fileno() >= 0:
+            with contextlib.suppress(KeyError):
+                self._selector.unregister(connection.sock)
+            self._selector.register(connection.sock, selectors.EVENT_WRITE, connection)
         self._write(connection)
 
     def _write(self, connection: _Connection) -> None:
@@ -182,7 +225,9 @@ class BoundedServer:
         late = [c for c in self._connections if c.deadline <= now]
         self.dropped.add(len(late))  # counted before the peer sees the close
         for connection in late:
-            if connection.response is None:
+            if connection.pending is not None:
+                self._send_once(connection.sock, self.protocol.no_answer)
+            elif connection.response is None:
                 self._send_once(connection.sock, self.protocol.too_slow)
             self._drop(connection)
         if self._accept_paused_until and now >= self._accept_paused_until:
@@ -191,7 +236,8 @@ class BoundedServer:
 
     def _drop(self, connection: _Connection) -> None:
         self._connections.discard(connection)
-        self._selector.unregister(connection.sock)
+        with contextlib.suppress(KeyError):  # a connection waiting for a Future is not registered
+            self._selector.unregister(connection.sock)
         connection.sock.close()
 
     @staticmethod

@@ -1,21 +1,26 @@
-"""Counters for one run: every frame ends up in exactly one of them; and the snapshot every view reads.
+"""Counters: a Stats for each link (every frame ends up in exactly one of its counters), and ProcessStats, which
+puts them together with what the views dropped and the recent events into the snapshot every view reads.
 
-The loop thread writes the counters once per batch; the views (live panel,
-control socket, JSON file, Prometheus, log line) run in other threads and
-only ever read `snapshot()`, which copies what it reads in single C-level
-steps, so no lock is taken on the fast path.
+The loop thread writes a link's counters once per batch; the views (live
+panel, control socket, JSON file, Prometheus, log line) run in other threads
+and only ever read `ProcessStats.snapshot()`, which copies what it reads in
+single C-level steps, so no lock is taken on the fast path. The snapshot's
+shape is declared in observe/snapshot.py.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
 from ..codec import OFFSET_SPA, OFFSET_TPA
 from ..decision import Drop
+from .snapshot import InterfaceSnapshot, Snapshot
 from .topk import TopK
 from .worker import Tally
 
@@ -29,13 +34,17 @@ _SAMPLES_KEPT = 64  # rate samples: more than 10 s at the views' 4 a second
 # What each view can have to give up rather than wait (see worker.py): snapshot key `<view>_dropped`, and its unit.
 VIEW_DROPS = {"pcap": "frames", "log": "records", "stats_json": "writes", "control": "connections",
               "metrics": "connections"}  # fmt: skip
+COUNTERS = ("received", "replied", "sent", "send_errors", "announced")  # summed over the links for the totals
 
 
 @dataclass
 class Stats:
-    interface: str
+    """One link's counters (an interface, or a VLAN on its parent)."""
+
+    interface: str  # the link's label: `r0`, or `r0 vlan 100`
     engine: str
-    started: float = field(default_factory=time.monotonic)
+    vlan: int = 0
+    state: str = "waiting"  # waiting (for the interface to appear) | answering | down
     received: int = 0  # frames the engine handed to the decision
     replied: int = 0  # frames the decision answered (sent, or not in --dry-run)
     dropped: Counter[Drop] = field(default_factory=Counter)  # reason → frames
@@ -47,25 +56,32 @@ class Stats:
     kernel_filter: str = ""  # what that filter lets through, in words: every count here covers only that
     mac: str = ""
     dry_run: bool = False
+    addresses: int = 0  # in the set answered for
+    loaded_at: float = 0.0  # when that set was loaded (time.time(): a start or a reload)
+    link_events: Counter[str] = field(default_factory=Counter)  # links.Change value → times seen
     top_targets: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     top_senders: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
-    events: deque[dict] = field(default_factory=lambda: deque(maxlen=5))  # notable log records, newest last
-    view_drops: dict[str, Tally] = field(default_factory=dict)  # view (a VIEW_DROPS key) → what it gave up
     _batches: int = 0  # large batches sketched, to move the sample's start
     _samples: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=_SAMPLES_KEPT))
 
-    @property
-    def uptime(self) -> float:
-        return time.monotonic() - self.started
+    def set_loaded(self, addresses: int) -> None:
+        """A set of that many addresses is answered for from now on."""
+        self.addresses, self.loaded_at = addresses, time.time()
 
-    def sketch_batch(self, frames: list[bytes]) -> None:
+    def opened(self, engine: str, mac: str, filtered_in_kernel: frozenset[Drop], kernel_filter: str) -> None:
+        """An engine opened on the interface: what it is, the interface's MAC, what its kernel filter passes."""
+        self.engine, self.mac = engine, mac
+        self.filtered_in_kernel, self.kernel_filter = filtered_in_kernel, kernel_filter
+
+    def sketch_batch(self, frames: list[bytes], tag_len: int = 0) -> None:
         """Feed the top-K sketches from one batch, at a cost that does not grow with the batch.
 
         Up to SKETCH_SAMPLE frames every frame is counted (exact at a calm
         rate); a larger batch, i.e. a flood, is sampled every stride-th frame
         and each sampled frame counts stride times (so counts are estimates
-        then). Counting every frame of a
-        flood cost ~20% of the loop's time per frame; this costs a few %.
+        then). Counting every frame of a flood cost ~20% of the loop's time
+        per frame; this costs a few %. tag_len: bytes of VLAN tag before the
+        ARP fields (4 on a link answering a VLAN on its parent).
         """
         stride = -(-len(frames) // SKETCH_SAMPLE)
         if stride > 1:
@@ -74,6 +90,8 @@ class Stats:
             sample = frames[self._batches % stride :: stride]
         else:
             sample = frames
+        if tag_len:
+            sample = [frame[tag_len:] for frame in sample]
         self.top_targets.update(map(TARGET_IP, sample), stride)
         self.top_senders.update(map(SENDER_IP, sample), stride)
 
@@ -96,8 +114,8 @@ class Stats:
             out[f"{window}s"] = rate
         return out
 
-    def snapshot(self) -> dict:
-        """Everything the views show, as plain JSON-ready data.
+    def snapshot(self) -> InterfaceSnapshot:
+        """This link's part of the snapshot.
 
         Drop classes the kernel filters are listed under filtered_in_kernel
         and left out of dropped: we never see them, so a count would lie.
@@ -105,10 +123,13 @@ class Stats:
         dropped = dict(self.dropped)  # C-level copy: the loop thread may add a reason meanwhile
         return {
             "interface": self.interface,
+            "vlan": self.vlan,
+            "state": self.state,
             "mac": self.mac,
             "engine": self.engine,
             "dry_run": self.dry_run,
-            "uptime_s": round(self.uptime, 3),
+            "addresses": self.addresses,
+            "loaded_at": round(self.loaded_at, 3),
             "received": self.received,
             "replied": self.replied,
             "sent": self.sent,
@@ -118,44 +139,118 @@ class Stats:
             "kernel_filter": self.kernel_filter,
             "kernel_drops": self.kernel_drops,
             "announced": self.announced,
+            "link_events": dict(self.link_events),
             "rates": self.rates(),
             "top_targets": _top(self.top_targets),
             "top_senders": _top(self.top_senders),
-            "events": list(self.events),
-            **{f"{view}_dropped": self.dropped_by(view) for view in VIEW_DROPS},
         }
+
+
+@dataclass
+class ProcessStats:
+    """The whole run: its links' Stats (as `links()` gives them now: a reload adds and removes links), what the
+    views gave up rather than wait, and the recent notable log records."""
+
+    links: Callable[[], list[Stats]]
+    events: deque[dict] = field(default_factory=lambda: deque(maxlen=5))  # notable log records, newest last
+    view_drops: dict[str, Tally] = field(default_factory=dict)  # view (a VIEW_DROPS key) → what it gave up
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    def sample(self) -> None:
+        """Record every link's counters now, for rates."""
+        for link in self.links():
+            link.sample()
 
     def dropped_by(self, view: str) -> int:
         """How many items (VIEW_DROPS[view]) the view gave up rather than wait; 0 for a view not running."""
         tally = self.view_drops.get(view)
         return tally.total if tally is not None else 0
 
-    def summary(self, dry_run: bool = False) -> str:
-        """The one-screen report printed when a run ends."""
-        rows = [("frames seen", self.received)]
-        if dry_run:
-            rows.append(("would have replied (dry run)", self.replied))
-        else:
-            rows.append(("replies sent", self.sent))
-            if self.send_errors:
-                rows.append(("replies the kernel refused", self.send_errors))
-        rows.append(("dropped", sum(self.dropped.values())))
-        rows += [(f"  {reason}", n) for reason, n in sorted(self.dropped.items(), key=lambda kv: -kv[1])]
-        rows += [(f"  {reason}", "in kernel") for reason in sorted(self.filtered_in_kernel)]
-        rows.append(("kernel drops", "n/a" if self.kernel_drops is None else self.kernel_drops))
-        if self.announced:
-            rows.append(("gratuitous ARP frames sent", self.announced))
-        rows += [
-            (f"{view} {unit} dropped", self.dropped_by(view))
-            for view, unit in VIEW_DROPS.items()
-            if self.dropped_by(view)
+    def snapshot(self) -> Snapshot:
+        """Everything the views show, as plain JSON-ready data: the totals at the top, each link under interfaces."""
+        interfaces = [link.snapshot() for link in self.links()]
+        dropped: Counter[str] = Counter()
+        for snap in interfaces:
+            dropped.update(snap["dropped"])
+        kernel_drops = [snap["kernel_drops"] for snap in interfaces if snap["kernel_drops"] is not None]
+        filtered = set.intersection(*(set(s["filtered_in_kernel"]) for s in interfaces)) if interfaces else set()
+        return {
+            "pid": os.getpid(),
+            "uptime_s": round(self.uptime, 3),
+            **{key: sum(snap[key] for snap in interfaces) for key in COUNTERS},
+            "dropped": {reason: dropped[reason] for reason in _reasons(interfaces)},
+            "filtered_in_kernel": sorted(filtered),
+            "kernel_drops": sum(kernel_drops) if kernel_drops else None,
+            "rates": _sum_rates([snap["rates"] for snap in interfaces]),
+            "top_targets": _merge_top([snap["top_targets"] for snap in interfaces]),
+            "top_senders": _merge_top([snap["top_senders"] for snap in interfaces]),
+            "interfaces": {snap["interface"]: snap for snap in interfaces},
+            "events": list(self.events),
+            **{f"{view}_dropped": self.dropped_by(view) for view in VIEW_DROPS},
+        }
+
+    def summary(self) -> str:
+        """The report printed when a run ends: each link's counters, then the totals when there are several."""
+        links = self.links()
+        blocks = [
+            _summary(link.snapshot(), f"arpresponder on {link.interface} ({link.engine} engine)") for link in links
         ]
-        width = max(len(label) for label, _ in rows)
-        head = f"arpresponder on {self.interface} ({self.engine} engine), {self.uptime:.1f} s"
-        lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
-        if self.kernel_filter:
-            lines.append(f"  (the kernel filter passes {self.kernel_filter}: the counts cover those frames only)")
-        return "\n".join(lines)
+        snap = self.snapshot()
+        if len(links) > 1:
+            blocks.append(_summary(snap, f"all {len(links)} interfaces"))
+        views = [(f"{view} {unit} dropped", self.dropped_by(view)) for view, unit in VIEW_DROPS.items()]
+        views = [row for row in views if row[1]]
+        footer = f"ran {self.uptime:.1f} s" + "".join(f"; {label}: {n}" for label, n in views)
+        return "\n".join([*blocks, footer])
+
+
+def _summary(snap: InterfaceSnapshot | Snapshot, head: str) -> str:
+    dry = snap.get("dry_run", False)
+    rows: list[tuple[str, object]] = [("frames seen", snap["received"])]
+    if dry:
+        rows.append(("would have replied (dry run)", snap["replied"]))
+    else:
+        rows.append(("replies sent", snap["sent"]))
+        if snap["send_errors"]:
+            rows.append(("replies the kernel refused", snap["send_errors"]))
+    rows.append(("dropped", sum(snap["dropped"].values())))
+    rows += [(f"  {reason}", n) for reason, n in sorted(snap["dropped"].items(), key=lambda kv: -kv[1]) if n]
+    rows += [(f"  {reason}", "in kernel") for reason in snap["filtered_in_kernel"]]
+    rows.append(("kernel drops", "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]))
+    if snap["announced"]:
+        rows.append(("gratuitous ARP frames sent", snap["announced"]))
+    width = max(len(label) for label, _ in rows)
+    lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
+    if snap.get("kernel_filter"):
+        lines.append(f"  (the kernel filter passes {snap['kernel_filter']}: the counts cover those frames only)")
+    return "\n".join(lines)
+
+
+def _reasons(interfaces: list[InterfaceSnapshot]) -> list[str]:
+    """Every drop reason some link counts (not filtered in its kernel), in Drop's order."""
+    counted = set().union(*(snap["dropped"] for snap in interfaces)) if interfaces else set()
+    return [str(r) for r in Drop if str(r) in counted]
+
+
+def _sum_rates(rates: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out = {f"{w}s": dict.fromkeys(("received", "replied", "dropped"), 0.0) for w in RATE_WINDOWS}
+    for rate in rates:
+        for window, values in rate.items():
+            for key, value in values.items():
+                out[window][key] = round(out[window][key] + value, 1)
+    return out
+
+
+def _merge_top(lists: list[list[dict]]) -> list[dict]:
+    counts: Counter[str] = Counter()
+    for top in lists:
+        for entry in top:
+            counts[entry["ip"]] += entry["count"]
+    return [{"ip": ip, "count": n} for ip, n in counts.most_common(TOP_SHOWN)]
 
 
 def _top(sketch: TopK) -> list[dict]:
@@ -164,15 +259,21 @@ def _top(sketch: TopK) -> list[dict]:
     return [{"ip": socket.inet_ntoa(key), "count": n} for key, n in top if len(key) == 4][:TOP_SHOWN]
 
 
-def one_line(snap: dict) -> str:
-    """The snapshot as one log line (`run --stats-interval`)."""
+def one_line(snap: Snapshot) -> str:
+    """The snapshot as one log line (`run --stats-interval`): the totals, and each link's state if several."""
     rate = snap["rates"]["10s"]
     drops = [f"{reason} {n}" for reason, n in sorted(snap["dropped"].items(), key=lambda rn: -rn[1]) if n]
     drops += [f"{reason} filtered in kernel" for reason in snap["filtered_in_kernel"]]
     kernel = "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]
     views = [f"{view} {snap[f'{view}_dropped']}" for view in VIEW_DROPS if snap[f"{view}_dropped"]]
+    links = [f"{label} {link['state']}" for label, link in snap["interfaces"].items()]
     return (
         f"stats: received {snap['received']} ({rate['received']:g}/s), replied {snap['replied']} ({rate['replied']:g}/s), "
         f"dropped {sum(snap['dropped'].values())} ({', '.join(drops) or 'none'}), kernel drops {kernel}"
+        + (
+            f"; {', '.join(links)}"
+            if len(links) > 1 or any(s["state"] != "answering" for s in snap["interfaces"].values())
+            else ""
+        )
         + (f", views dropped: {', '.join(views)}" if views else "")
     )

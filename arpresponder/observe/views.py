@@ -11,14 +11,20 @@ each gets a bounded time (about a second) to finish, then is abandoned.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
 from .logs import log_dropped
 from .periodic import Periodic
-from .stats import Stats, one_line
+from .stats import ProcessStats, one_line
+
+if TYPE_CHECKING:
+    from ..settings import ViewSettings
 
 log = logging.getLogger("arpresponder")
 
@@ -28,47 +34,58 @@ SNAPSHOT_INTERVAL = 1.0  # seconds between --stats-json writes
 
 @dataclass
 class Observers:
-    stats: Stats
+    stats: ProcessStats
     on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the responder hook (capture)
+    control_path: Path | None = None  # where the control socket listens, if it does
     _closers: list[Callable[[], None]] = field(default_factory=list)  # called in reverse order
 
     @classmethod
-    def start(cls, stats: Stats, stop: threading.Event, *, live: bool, stats_interval: float | None,
-              stats_json: Path | None, control_socket: Path | None, metrics: str | None, pcap: Path | None,
-              pcap_max: int) -> Observers:  # fmt: skip
-        """Start each view asked for; a view that cannot start ends the run with a UserError, the others closed."""
+    def start(
+        cls,
+        stats: ProcessStats,
+        stop: threading.Event,
+        views: ViewSettings,
+        commands: Mapping[str, Callable[[], dict]],
+        control_name: str,
+    ) -> Observers:
+        """Start each view asked for; a view that cannot start ends the run with a UserError, the others closed.
+
+        commands: what the control socket answers (`stats`, `reload`, …);
+        control_name: what its default path is named after (the first
+        interface).
+        """
         self = cls(stats)
         stats.view_drops["log"] = log_dropped()
         try:
-            self._start_control_socket(control_socket)
-            if metrics:
-                self._start_metrics(metrics)
-            if pcap:
+            self._start_control_socket(views.control_socket, commands, control_name)
+            if views.metrics:
+                self._start_metrics(views.metrics)
+            if views.pcap:
                 from .capture import Capture, pcap_dropped
 
-                stats.view_drops["pcap"] = tally = pcap_dropped(pcap)
-                capture = Capture(pcap, pcap_max, tally)
+                stats.view_drops["pcap"] = tally = pcap_dropped(views.pcap)
+                capture = Capture(views.pcap, views.pcap_max, tally)
                 self.on_batch = capture.on_batch
                 self._closers.append(capture.close)
-            if stats_json:
+            if views.stats_json:
                 from .snapshot_file import SnapshotFile, stats_json_dropped
 
-                stats.view_drops["stats_json"] = tally = stats_json_dropped(stats_json)
-                snapshot_file = SnapshotFile(stats_json, stats.snapshot, tally)
+                stats.view_drops["stats_json"] = tally = stats_json_dropped(views.stats_json)
+                snapshot_file = SnapshotFile(views.stats_json, stats.snapshot, tally)
                 self._closers.append(snapshot_file.close)  # after the periodic thread stops: the last write is last
             periodic = Periodic(stop)
             periodic.every(SAMPLE_INTERVAL, stats.sample, "sampling rates")
-            if stats_json:
-                periodic.every(SNAPSHOT_INTERVAL, snapshot_file.update, f"writing {stats_json}")
-            if stats_interval:
+            if views.stats_json:
+                periodic.every(SNAPSHOT_INTERVAL, snapshot_file.update, f"writing {views.stats_json}")
+            if views.stats_interval:
                 periodic.every(
-                    stats_interval,
+                    views.stats_interval,
                     lambda: log.info("%s", one_line(stats.snapshot()), extra={"periodic": True}),
                     "the stats log line",
                 )
             periodic.start()
             self._closers.append(periodic.join)
-            if live:
+            if views.live:
                 from .live import full_screen
 
                 panel = full_screen(stats.snapshot)
@@ -79,19 +96,20 @@ class Observers:
             raise
         return self
 
-    def _start_control_socket(self, path: Path | None) -> None:
+    def _start_control_socket(
+        self, path: Path | None, commands: Mapping[str, Callable[[], dict]], control_name: str
+    ) -> None:
         from . import control
 
         self.stats.view_drops["control"] = tally = control.control_dropped()
         try:
-            server = control.ControlServer(
-                path or control.default_path(self.stats.interface), {"stats": self.stats.snapshot}, tally
-            )
+            server = control.ControlServer(path or control.default_path(control_name), commands, tally)
         except control.ControlError as e:
             if path:
                 raise
             log.warning("no control socket, so `arpresponder stats` cannot read this run: %s", e)
             return
+        self.control_path = server.path
         self._closers.append(server.close)
         log.info("control socket: %s", server.path)
 
@@ -114,3 +132,25 @@ class Observers:
         """Stop every view, each within a bounded time; the last JSON snapshot is written after the loop's final counts."""
         while self._closers:
             self._closers.pop()()
+
+
+def check_view_options(views: ViewSettings) -> None:
+    """Combinations that cannot do what they say are errors before anything starts (values are checked as typer
+    reads them). ConfigError naming the option."""
+    from .logs import LogFormat
+    from .metrics import parse_listen
+
+    if views.metrics:
+        parse_listen(views.metrics)
+    if views.live and not sys.stdout.isatty():
+        raise ConfigError("--live draws a full-screen panel and needs a terminal on stdout")
+    if views.live and sys.stderr.isatty():  # the panel takes the terminal over: nothing is logged to it meanwhile
+        for given, option in (
+            (views.verbose, "--verbose"),
+            (views.stats_interval, "--stats-interval"),
+            (views.log_format is not LogFormat.text, "--log-format json"),
+        ):
+            if given:
+                raise ConfigError(
+                    f"{option} writes log lines to stderr, which --live takes over: redirect it (2>run.log)"
+                )

@@ -1,0 +1,603 @@
+"""`arpresponder run` as a service: every interface's responder in one loop, following links and reloads.
+
+    Settings ─► Service.run()
+      ├─ a Link per interface entry: an engine while the interface exists ─► Responder ─► decide();
+      │                               its Stats; its Announcer (gratuitous ARP, in a thread of its own)
+      ├─ LinkWatcher (netlink, a thread): interfaces appearing, going, changing MAC, going down and up
+      ├─ reload (SIGHUP, the control socket's `reload`): a worker thread reads the config again
+      ├─ the views (control socket, panel, JSON file, Prometheus, pcap), reading snapshot()
+      └─ the loop (the main thread): take each open link's batch and answer it; when every ring is empty,
+         poll all the links' sockets and the wake-up pipe; between two batches, apply what the other threads
+         queued (link events, a reloaded config)
+
+One loop for every interface rather than a thread each: Python runs one
+thread at a time anyway (the GIL), so threads would only add the hand-over
+between them on every wake-up; and one loop makes "between two batches",
+where a reload swaps the sets, a single place. The README gives the
+measurement.
+
+Shutdown, in order: stop the loop; stop the announcers; close the engines;
+stop the views (the last JSON snapshot has the final counts); the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from .addrset import AddressSet
+from .announce import Announcer, Entries, Target, added
+from .claim import InterfaceClaim
+from .codec import ZERO_MAC, format_mac
+from .decision import Drop
+from .engines import Engine, InterfaceGone, engine_name, open_engine
+from .engines.bpf import target_spans
+from .engines.linux import check_raw_sockets
+from .errors import ConfigError, EngineError, UserError
+from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
+from .links import Change, LinkEvent, LinkState, LinkWatcher
+from .observe.logs import keep_events, setup_logging
+from .observe.stats import ProcessStats, Stats
+from .observe.views import Observers, check_view_options
+from .privileges import drop_to_user, user_entry
+from .responder import Responder
+from .settings import CommandLine, InterfaceSettings, Settings, load
+
+log = logging.getLogger("arpresponder")
+
+POLL_TIMEOUT = 1.0  # seconds the loop sleeps at most when nothing arrives (the wake-up pipe cuts it short)
+SAMPLE_INTERVAL = 0.25  # seconds between reads of the kernel's drop counters (a system call each: not per batch)
+RELOAD_TIMEOUT = 120.0  # seconds `reload` waits for the new set to be in place
+
+
+@dataclass(frozen=True)
+class SetPlan:
+    """What a link needs to answer for a set, worked out away from the loop (a big set takes seconds)."""
+
+    addresses: AddressSet
+    spans: list[tuple[int, int]] | None  # for the kernel filter (engines.bpf.target_spans); None: too many
+    withheld: dict[int, Drop]  # addresses of the set not answered: the subnets' broadcast addresses here
+    entry_macs: frozenset[bytes]  # MACs besides the interface's that requests may be sent to
+
+    @classmethod
+    def of(cls, addresses: AddressSet, host: Host) -> SetPlan:
+        withheld = dict.fromkeys(host.broadcast_targets(addresses), Drop.SUBNET_BROADCAST)
+        return cls(addresses, target_spans(addresses), withheld, frozenset(addresses.entry_macs()))
+
+
+class Host:
+    """What the service asks of the machine: interfaces, their engines, link events, the kernel's tables.
+
+    The only way the service reaches the system, so that tests can drive
+    the whole loop with a fake one and no root (tests/test_loop.py).
+    """
+
+    open_engine = staticmethod(open_engine)
+    interface_facts = staticmethod(interface_facts)
+    interface_names = staticmethod(interface_names)
+    warnings_for = staticmethod(warnings_for)
+    broadcast_targets = staticmethod(broadcast_targets)
+    link_watcher = LinkWatcher
+
+
+class Link:
+    """One interface entry (an interface, or a VLAN on its parent): its settings, counters and announcer, and
+    while the interface exists and we may answer on it, its engine.
+
+    Every method runs in the loop's thread, except what the announcer reads through target().
+    """
+
+    def __init__(self, settings: InterfaceSettings, plan: SetPlan, service: Service):
+        self.settings = settings
+        self.plan = plan
+        self.service = service
+        self.engine: Engine | None = None
+        self.index: int | None = None  # of the interface the engine is open on
+        self.claim: InterfaceClaim | None = None
+        self.stats = Stats(
+            interface=settings.label, engine=engine_name(settings.engine), dry_run=settings.dry_run, vlan=settings.vlan
+        )
+        self.stats.set_loaded(len(plan.addresses))
+        self.responder = Responder(
+            plan.addresses,
+            ZERO_MAC,
+            self.stats,
+            dry_run=settings.dry_run,
+            on_batch=service.on_batch,
+            withheld=plan.withheld,
+            vlan=settings.vlan,
+        )
+        self.announcer = Announcer(settings.label, settings.announce, self._announce_target, self._count_announced)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.settings.name, self.settings.vlan
+
+    @property
+    def label(self) -> str:
+        return self.settings.label
+
+    # --- the interface comes and goes ---
+
+    def open(self, state: LinkState) -> None:
+        """Start answering on the interface `state` describes. UserError if we may not (it is not Ethernet, another
+        instance answers there, no privilege): the caller decides whether that ends the run."""
+        if self.engine is not None:
+            return
+        host = self.service.host
+        facts = host.interface_facts(self.settings.name)
+        if self.settings.vlan and facts.vlan_of is not None:
+            parent, vid = facts.vlan_of
+            raise ConfigError(
+                f"{self.label}: {facts.name} is itself a VLAN device (VLAN {vid} of {parent}): give its parent, "
+                f'name = "{parent}", for vlan = {self.settings.vlan}'
+            )
+        for warning in host.warnings_for(facts, self.plan.addresses):
+            log.warning("%s: %s", self.label, warning)
+        claim = None if self.service.share_interface else InterfaceClaim(self.settings.name, self.settings.vlan)
+        try:
+            engine = host.open_engine(
+                self.settings.engine,
+                self.settings.name,
+                target_spans=self.plan.spans,
+                unicast_macs=self.plan.entry_macs - {facts.mac},
+                vlan=self.settings.vlan,
+                sibling_vlans=self.service.sibling_vlans(self),
+            )
+        except BaseException:
+            if claim is not None:
+                claim.close()
+            raise
+        self.engine, self.claim, self.index = engine, claim, state.index
+        self.responder.mac = facts.mac
+        self.stats.opened(engine.name, format_mac(facts.mac), engine.filtered_in_kernel, engine.kernel_filter)
+        self.stats.state = "answering" if state.up else "down"
+        self.service.engines_changed()
+        if state.up:
+            self.announce("started")
+
+    def close(self, why: str | None) -> None:
+        """Stop answering: the interface went away (why, logged), or we stop (None)."""
+        if self.engine is None:
+            return
+        self.announcer.cancel()
+        engine, claim, self.engine, self.claim, self.index = self.engine, self.claim, None, None, None
+        self.service.engines_changed()
+        try:
+            engine.close()
+        finally:
+            if claim is not None:
+                claim.close()
+        self.stats.state = "waiting"
+        if why is not None:
+            log.info("%s; waiting for %s to come back", why, self.label)
+
+    def on_event(self, event: LinkEvent) -> None:
+        """A change netlink reported for this link's interface."""
+        self.stats.link_events[str(event.change)] += 1
+        state = event.state
+        if event.change is Change.APPEARED:
+            log.info("%s appeared (index %d)", self.settings.name, state.index)
+            self.open_or_log(state)
+        elif event.change is Change.GONE:
+            self.close(f"{self.settings.name} is gone (deleted, renamed or moved to another namespace)")
+        elif self.engine is None or state.index != self.index:
+            return  # about an interface we are not answering on
+        elif event.change is Change.MAC_CHANGED:
+            self.responder.mac = state.mac or ZERO_MAC  # from the next batch on
+            self.stats.mac = format_mac(self.responder.mac)
+            self.engine.accept_unicast_macs(self.plan.entry_macs - {self.responder.mac})
+            log.warning("%s: the MAC changed to %s; replies carry it from now on", self.label, self.stats.mac)
+            self.announce("the MAC changed")
+        elif event.change is Change.DOWN:
+            self.stats.state = "down"
+            log.warning("%s is down; answering again once it is up", self.label)
+        elif event.change is Change.UP:
+            self.stats.state = "answering"
+            log.info("%s is up: answering", self.label)
+            self.announce("the link came up")
+
+    def open_or_log(self, state: LinkState) -> None:
+        try:
+            self.open(state)
+        except UserError as e:
+            log.error("%s: cannot answer there: %s", self.label, e)
+        else:
+            log.info("%s: answering %d addresses", self.label, len(self.plan.addresses))
+
+    def engine_error(self, error: Exception | None = None) -> None:
+        """The engine's socket reported an error (poll, or error from take()): a link down, or the interface gone."""
+        try:
+            if error is not None:
+                raise error
+            self.engine.check()
+        except InterfaceGone as e:
+            self.close(str(e))  # netlink reports (and counts) it too, maybe later
+        except OSError as e:
+            if e.errno != errno.ENETDOWN:
+                raise EngineError(f"receiving on {self.label} failed: {e.strerror or e}") from None
+            self.stats.state = "down"  # netlink says so too, and logs it
+
+    # --- answering ---
+
+    def answer(self, frames: list[bytes]) -> None:
+        replies = self.responder.handle_batch(frames)
+        if replies:
+            sent = self.engine.send_batch(replies)
+            self.stats.sent += sent
+            self.stats.send_errors += len(replies) - sent
+
+    def read_kernel_drops(self) -> None:
+        drops = self.engine.kernel_drops()
+        if drops is not None:
+            self.stats.kernel_drops = (self.stats.kernel_drops or 0) + drops
+
+    # --- a reload ---
+
+    def apply(self, settings: InterfaceSettings, plan: SetPlan, new: Entries | None) -> None:
+        """Answer for a reloaded set from the next batch on; `new`: what to announce (added addresses)."""
+        reopen = self.engine is not None and engine_name(settings.engine) != engine_name(self.settings.engine)
+        self.settings, self.plan = settings, plan
+        responder = self.responder
+        responder.addresses, responder.withheld, responder.dry_run = plan.addresses, plan.withheld, settings.dry_run
+        self.stats.dry_run = settings.dry_run
+        self.stats.set_loaded(len(plan.addresses))
+        self.announcer.reconfigure(settings.announce)
+        if reopen:
+            state = LinkState(settings.name, self.index, responder.mac, self.stats.state == "answering")
+            self.close(f"{self.label}: the engine is now {settings.engine}")
+            self.open_or_log(state)
+            return
+        if self.engine is not None:  # the kernel filter: the service refilters every link once the links are settled
+            self.engine.accept_unicast_macs(plan.entry_macs - {responder.mac})
+            if new:
+                self.announce(f"{len(new)} address{'' if len(new) == 1 else 'es'} added", new)
+
+    def refilter(self) -> None:
+        """Put the current set (and the parent's VLAN links) into the kernel filter, on the same socket."""
+        self.engine.replace_filter(self.plan.spans, self.settings.vlan, self.service.sibling_vlans(self))
+        self.stats.filtered_in_kernel = self.engine.filtered_in_kernel
+        self.stats.kernel_filter = self.engine.kernel_filter
+
+    # --- announcements ---
+
+    def announce(self, why: str, what: Entries | None = None) -> None:
+        if self.settings.announce.enabled and not self.settings.dry_run:
+            self.announcer.request(why, what)
+
+    def _announce_target(self) -> Target | None:
+        """For the announcer thread: where to send, now; None while not answering."""
+        engine = self.engine
+        if engine is None or self.stats.state != "answering" or self.settings.dry_run:
+            return None
+        return Target(engine.send, self.responder.mac, self.plan.addresses, self.plan.withheld)
+
+    def _count_announced(self, n: int) -> None:
+        self.stats.announced += n
+
+
+class Wakeup:
+    """A pipe the loop polls, so that another thread (or a signal handler) can cut its wait short."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+
+    def __call__(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: the loop wakes anyway
+            os.write(self.write_fd, b"\0")
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.read_fd, 4096):
+                pass
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+class Service:
+    """Answers on every interface of the settings until stop() (SIGINT, SIGTERM, --duration)."""
+
+    def __init__(self, settings: Settings, host: Host | None = None):
+        self.settings = settings
+        self.host = host or Host()
+        self.on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the views' per-batch hook (--pcap)
+        self.share_interface = settings.command_line.share_interface
+        self.started = time.monotonic()
+        self.loaded_at = time.time()
+        self._stop = threading.Event()
+        self.ready = threading.Event()  # set once the interfaces present answer (or wait), before the first batch
+        self._wakeup = Wakeup()
+        self._queue: deque[Callable[[], None]] = deque()  # work for the loop, from other threads
+        self._engines_changed = True
+        self._reload: Future | None = None
+        self._reload_lock = threading.Lock()
+        plans = self._plans(settings)
+        self.links: list[Link] = [Link(s, plans[id(s.addresses)], self) for s in settings.interfaces]
+        self.watcher = self.host.link_watcher([link.settings.name for link in self.links], self._link_event)
+
+    def set_on_batch(self, on_batch: Callable[[list[bytes], list[bytes]], None] | None) -> None:
+        """Hand every batch and its replies to on_batch (the pcap capture) from now on."""
+        self.on_batch = on_batch
+        for link in self.links:
+            link.responder.on_batch = on_batch
+
+    @property
+    def stopped(self) -> threading.Event:
+        return self._stop
+
+    def link_stats(self) -> list[Stats]:
+        """Each link's counters, as the links are now (for ProcessStats)."""
+        return [link.stats for link in self.links]
+
+    # --- what other threads call ---
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wakeup()
+
+    def request_reload(self, origin: str) -> Future:
+        """Read the config again (in a worker) and swap the sets between two batches. The future's result is a
+        dict for the control socket: {"reloaded": …} or {"error": …}. One reload at a time: asking again while one
+        runs gets that one."""
+        with self._reload_lock:
+            if self._reload is not None and not self._reload.done():
+                return self._reload
+            future = self._reload = Future()
+        threading.Thread(target=self._reload_worker, args=(future, origin), name="reload", daemon=True).start()
+        return future
+
+    def _link_event(self, event: LinkEvent) -> None:  # the watcher's thread
+        self._enqueue(lambda: self._on_link_event(event))
+
+    def _enqueue(self, work: Callable[[], None]) -> None:
+        self._queue.append(work)
+        self._wakeup()
+
+    # --- running ---
+
+    def run(self, on_ready: Callable[[], None] = lambda: None) -> None:
+        """Answer until stopped. UserError when an interface present at start cannot be answered on.
+
+        on_ready runs once the interfaces present have their sockets, before
+        the first batch (where `--user` drops root).
+        """
+        try:
+            for event in self.watcher.start():
+                for link in self._links_named(event.state.name):
+                    link.stats.link_events[str(event.change)] += 1
+                    link.open(event.state)
+            for link in self.links:
+                if link.engine is None:
+                    log.warning(
+                        "%s does not exist (yet): waiting for it to appear (interfaces here: %s)",
+                        link.settings.name,
+                        ", ".join(self.host.interface_names()),
+                    )
+            on_ready()
+            self._log_ready()
+            self.ready.set()
+            self._loop()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.watcher.stop()
+        for link in self.links:
+            link.announcer.close()
+        for link in self.links:
+            with contextlib.suppress(OSError):
+                link.close(None)
+
+    def _log_ready(self) -> None:
+        parts = []
+        for link in self.links:
+            n = len(link.plan.addresses)
+            what = f"{n} address{'' if n == 1 else 'es'}"
+            if link.engine is None:
+                parts.append(f"{link.label}: waiting for it, for {what}")
+            else:
+                parts.append(f"answering {what} on {link.label} ({link.stats.mac}) with the {link.engine.name} engine")
+        dry = ", dry run" if any(link.settings.dry_run for link in self.links) else ""
+        log.info("ready: %s%s", "; ".join(parts), dry)
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        by_fd: dict[int, Link] = {}
+        open_links: list[Link] = []
+        next_sample = 0.0
+        while not self._stop.is_set():
+            while self._queue:
+                self._queue.popleft()()
+            if self._engines_changed:
+                self._engines_changed = False
+                poller = select.poll()
+                poller.register(self._wakeup.read_fd, select.POLLIN)
+                open_links = [link for link in self.links if link.engine is not None]
+                by_fd = {link.engine.fileno(): link for link in open_links}
+                for fd in by_fd:
+                    poller.register(fd, select.POLLIN)
+            busy = False
+            for link in open_links:
+                if link.engine is None:
+                    continue  # closed in this round: the list is rebuilt at the next
+                try:
+                    frames = link.engine.take()
+                except (OSError, EngineError) as e:
+                    link.engine_error(e)
+                    continue
+                if frames:
+                    busy = True
+                    link.answer(frames)
+            now = time.monotonic()
+            if now >= next_sample:
+                next_sample = now + SAMPLE_INTERVAL
+                for link in open_links:
+                    if link.engine is not None:
+                        link.read_kernel_drops()
+            if busy:
+                continue
+            for fd, events in poller.poll(POLL_TIMEOUT * 1000):
+                if fd == self._wakeup.read_fd:
+                    self._wakeup.drain()
+                elif events & (select.POLLERR | select.POLLHUP) and fd in by_fd and by_fd[fd].engine is not None:
+                    by_fd[fd].engine_error()
+
+    # --- between two batches ---
+
+    def engines_changed(self) -> None:
+        self._engines_changed = True
+
+    def sibling_vlans(self, link: Link) -> tuple[int, ...]:
+        """For an untagged link: the VLANs other links answer on, on the same parent (bpf.vlan_prefix)."""
+        if link.settings.vlan:
+            return ()
+        return tuple(
+            other.settings.vlan
+            for other in self.links
+            if other.settings.name == link.settings.name and other.settings.vlan
+        )
+
+    def _links_named(self, name: str) -> list[Link]:
+        return [link for link in self.links if link.settings.name == name]
+
+    def _on_link_event(self, event: LinkEvent) -> None:
+        for link in self._links_named(event.state.name):
+            link.on_event(event)
+
+    def _reload_worker(self, future: Future, origin: str) -> None:
+        try:
+            settings = load(self.settings.command_line)
+            plans = self._plans(settings)
+            old = {link.key: link.settings.addresses for link in self.links}
+            announce = {}
+            for s in settings.interfaces:
+                key = (s.name, s.vlan)
+                if s.announce.enabled and key in old and old[key] is not s.addresses:
+                    announce[key] = added(s.addresses, old[key])
+        except UserError as e:
+            loaded = time.strftime("%H:%M:%S", time.localtime(self.loaded_at))
+            log.error("reload (%s) failed; still answering for the set loaded at %s: %s", origin, loaded, e)
+            future.set_result({"error": str(e)})
+            return
+        except Exception as e:  # a bug must not end the worker silently; the old set answers on
+            log.exception("reload (%s) failed", origin)
+            future.set_result({"error": f"reload failed: {e}"})
+            return
+        for warning in settings.warnings:
+            log.warning("%s", warning)
+        self._enqueue(lambda: self._apply(settings, plans, announce, future, origin))
+
+    def _apply(self, settings: Settings, plans: dict, announce: dict, future: Future, origin: str) -> None:
+        """Swap in a reloaded config (the loop's thread, between two batches)."""
+        if settings.user != self.settings.user:
+            log.warning("user = %r takes effect at the next start, not on reload", settings.user)
+        by_key = {link.key: link for link in self.links}
+        wanted = {(s.name, s.vlan): s for s in settings.interfaces}
+        for key, link in list(by_key.items()):
+            if key not in wanted:
+                link.announcer.close()
+                link.close(f"{link.label} is no longer in the config")
+                self.links.remove(link)
+        for key, s in wanted.items():
+            if key in by_key:
+                by_key[key].apply(s, plans[id(s.addresses)], announce.get(key))
+            else:
+                self.links.append(Link(s, plans[id(s.addresses)], self))
+        self.settings = settings
+        self.loaded_at = time.time()
+        for link in self.links:  # the new sets; and VLAN links come and go: the parents' filters step aside for them
+            if link.engine is not None:
+                link.refilter()
+        for event in self.watcher.watch([link.settings.name for link in self.links]):
+            self._on_link_event(event)
+        summary = {link.label: len(link.plan.addresses) for link in self.links}
+        log.info("reloaded (%s): %s", origin, ", ".join(f"{label} {n} addresses" for label, n in summary.items()))
+        future.set_result({"reloaded": summary})
+
+    def _plans(self, settings: Settings) -> dict[int, SetPlan]:
+        """A SetPlan per distinct AddressSet of the settings (interfaces sharing a set share its plan)."""
+        plans: dict[int, SetPlan] = {}
+        for s in settings.interfaces:
+            if id(s.addresses) not in plans:
+                plans[id(s.addresses)] = SetPlan.of(s.addresses, self.host)
+        return plans
+
+    def reload_command(self) -> Future:
+        """The control socket's `reload`: the reload's Future (its result, a dict, is the answer)."""
+        return self.request_reload("the control socket")
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM stop, SIGHUP reloads. Call from the main thread."""
+
+        def stop(signum: int, _frame: object) -> None:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            self.stop()
+
+        def reload(_signum: int, _frame: object) -> None:
+            self.request_reload("SIGHUP")
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+
+def run(cli: CommandLine) -> None:
+    """`arpresponder run`: load the settings, start the views, answer until stopped, print the summary.
+
+    The one entry point the CLI calls with what it parsed. UserError (one
+    line for the CLI to print) for anything that stops it before or while
+    it answers.
+    """
+    views = cli.views
+    check_view_options(views)
+    setup_logging(views.verbose, views.log_format, to_stderr=not (views.live and sys.stderr.isatty()))
+    events = keep_events()  # from the first warning on, for the live panel and `stats`
+    settings = load(cli)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    if settings.user:
+        user_entry(settings.user)  # a user that does not exist is an error now, not once the sockets are open
+    if sys.platform.startswith("linux"):
+        check_raw_sockets()  # now, not when an interface we wait for appears
+    service = Service(settings)
+    stats = ProcessStats(service.link_stats, events)
+    service.install_signal_handlers()
+    # Closed in reverse: the views after the last count (the final JSON snapshot is the summary's numbers), then the
+    # summary. Service.run() itself stops the announcers and closes the engines before it returns.
+    with contextlib.ExitStack() as cleanup:
+        commands = {"stats": stats.snapshot, "reload": service.reload_command}
+        observers = Observers.start(stats, service.stopped, views, commands, settings.interfaces[0].name)
+        cleanup.callback(lambda: print(stats.summary(), flush=True))
+        cleanup.callback(observers.close)
+        cleanup.callback(service.stop)
+        service.set_on_batch(observers.on_batch)
+        if cli.duration is not None:
+            timer = threading.Timer(cli.duration, service.stop)
+            timer.daemon = True
+            timer.start()
+
+        def ready() -> None:
+            if settings.user:
+                entry = user_entry(settings.user)
+                if observers.control_path is not None:  # made as root: it belongs to the user from now on
+                    os.chown(observers.control_path, entry.pw_uid, entry.pw_gid)
+                drop_to_user(settings.user)
+                log.info("running as %s, with CAP_NET_RAW only", settings.user)
+
+        service.run(ready)

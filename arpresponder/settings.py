@@ -1,0 +1,189 @@
+"""What `run` is to do, from the config file and the command line: one Settings object and one precedence rule.
+
+`load(command_line)` reads the config file (if any) and every address file,
+builds each interface's address set, and applies the command line over the
+config over the defaults, in one place (`_resolve`):
+
+- `-i NAME` (repeatable): with `[[interfaces]]` tables in the config, picks
+  those tables; otherwise the names replace `interface = ...`, all sharing
+  the top-level set;
+- `--ip` and `--ip-file` add to every interface's set;
+- `--engine`, `--dry-run`, `--announce`/`--announce-*`, `--user` replace the
+  config's value, for every interface;
+- the views, `--duration` and `--share-interface` exist on the command
+  line only.
+
+A reload (SIGHUP, `arpresponder reload`) calls `load` again with the same
+command line: the files are read again, the rule applied again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .addrset import AddressSet
+from .announce import AnnounceSettings
+from .config import Config, InterfaceEntry, Tokens, announce_over, build_set, load_config, read_address_file
+from .errors import ConfigError
+from .observe.logs import LogFormat
+
+PCAP_MAX = 10_000  # frames --pcap writes unless --pcap-max says otherwise
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """How `run` shows what it does (command line only; see observe/)."""
+
+    verbose: bool = False
+    log_format: LogFormat = LogFormat.text
+    live: bool = False
+    stats_interval: float | None = None
+    stats_json: Path | None = None
+    control_socket: Path | None = None
+    metrics: str | None = None
+    pcap: Path | None = None
+    pcap_max: int = PCAP_MAX
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """What `run` was given. None: not given (the config's value, or the default, applies)."""
+
+    config: Path | None = None
+    interfaces: tuple[str, ...] = ()
+    ip: tuple[str, ...] = ()
+    ip_files: tuple[Path, ...] = ()
+    engine: str | None = None
+    dry_run: bool | None = None
+    announce: bool | None = None
+    announce_count: int | None = None
+    announce_interval: float | None = None
+    announce_rate: float | None = None
+    announce_every: float | None = None
+    user: str | None = None
+    share_interface: bool = False
+    duration: float | None = None
+    views: ViewSettings = field(default_factory=ViewSettings)
+
+
+@dataclass(frozen=True)
+class InterfaceSettings:
+    """One interface to answer on: what for, and how."""
+
+    name: str
+    addresses: AddressSet
+    vlan: int = 0  # answer frames tagged with this VLAN ID on the parent `name`; 0: untagged frames
+    engine: str = "auto"
+    dry_run: bool = False
+    announce: AnnounceSettings = field(default_factory=AnnounceSettings)
+
+    @property
+    def label(self) -> str:
+        """How logs and views name it: `r0`, or `r0 vlan 100` for a VLAN answered on its parent."""
+        return f"{self.name} vlan {self.vlan}" if self.vlan else self.name
+
+
+@dataclass(frozen=True)
+class Settings:
+    interfaces: tuple[InterfaceSettings, ...]
+    command_line: CommandLine  # to load them again, the same way, on reload
+    user: str | None = None
+    warnings: tuple[str, ...] = ()  # what the sets say had no effect (excluded entirely, …): logged by the caller
+
+    @property
+    def views(self) -> ViewSettings:
+        return self.command_line.views
+
+
+def load(cli: CommandLine, need_interface: bool = True) -> Settings:
+    """Read the config and address files and apply the command line; ConfigError (one line) for any problem.
+
+    Interfaces that share a set share one AddressSet object: a million
+    addresses on two links are held once. need_interface=False (`check`):
+    with no interface given, one InterfaceSettings named "" holds the set.
+    """
+    config = load_config(cli.config) if cli.config else Config()
+    extra = []
+    if cli.ip:
+        extra.append(Tokens(list(cli.ip), lambda index: "--ip"))
+    extra += [read_address_file(path) for path in cli.ip_files]
+    return _resolve(config, cli, extra, need_interface)
+
+
+def _resolve(config: Config, cli: CommandLine, extra: list[Tokens], need_interface: bool = True) -> Settings:
+    """The precedence rule (see the module docstring)."""
+    entries = _chosen_entries(config, cli, need_interface)
+    given = (
+        ("enabled", cli.announce),
+        ("count", cli.announce_count),
+        ("interval", cli.announce_interval),
+        ("rate", cli.announce_rate),
+        ("every", cli.announce_every),
+    )
+    cli_announce = {key: value for key, value in given if value is not None}
+    sets: dict[int, AddressSet] = {}  # id(list of sources) → its set: entries sharing sources share the set
+    warnings: list[str] = []
+    interfaces = []
+    for entry in entries:
+        sources = entry.tokens if entry.tokens is not None else config.tokens
+        if id(sources) not in sets:
+            sets[id(sources)] = _address_set(sources + extra, entry)
+            warnings += sets[id(sources)].warnings
+        interfaces.append(
+            InterfaceSettings(
+                name=entry.name,
+                addresses=sets[id(sources)],
+                vlan=entry.vlan,
+                engine=cli.engine or entry.engine or config.engine,
+                dry_run=_first(cli.dry_run, entry.dry_run, config.dry_run),
+                announce=announce_over(announce_over(config.announce, entry.announce), cli_announce),
+            )
+        )
+    _check_unique(interfaces)
+    return Settings(tuple(interfaces), cli, user=cli.user or config.user, warnings=tuple(warnings))
+
+
+def _chosen_entries(config: Config, cli: CommandLine, need_interface: bool = True) -> list[InterfaceEntry]:
+    """The interfaces to answer on: the config's, chosen or replaced by -i."""
+    if not cli.interfaces:
+        if config.interfaces:
+            return config.interfaces
+        if need_interface:
+            raise ConfigError('no interface: give --interface, or interface = "..." in the config file')
+        return [InterfaceEntry("", "(no interface)")]
+    named_tables = [entry for entry in config.interfaces if entry.table]
+    if named_tables:
+        known = {entry.name for entry in named_tables}
+        unknown = [name for name in cli.interfaces if name not in known]
+        if unknown:
+            raise ConfigError(
+                f"--interface {unknown[0]}: not among the config's [[interfaces]] ({', '.join(sorted(known))}); "
+                "with [[interfaces]] tables, --interface picks some of them"
+            )
+        return [entry for entry in named_tables if entry.name in cli.interfaces]
+    return [InterfaceEntry(name, "--interface") for name in cli.interfaces]
+
+
+def _address_set(sources: list[Tokens], entry: InterfaceEntry) -> AddressSet:
+    on = f" on {entry.name}" if entry.name else ""
+    if not any(source.tokens for source in sources):
+        raise ConfigError(f"no addresses to answer for{on}: give --ip, --ip-file, or addresses in the config file")
+    addresses = build_set(sources)
+    if not addresses:
+        raise ConfigError(f"the address set is empty{on}: every address given is excluded")
+    return addresses
+
+
+def _check_unique(interfaces: list[InterfaceSettings]) -> None:
+    seen = set()
+    for settings in interfaces:
+        key = (settings.name, settings.vlan)
+        if key in seen:
+            raise ConfigError(f"{settings.label} is named twice: give each interface (and VLAN) once")
+        seen.add(key)
+
+
+def _first(*values):
+    """The first value that is not None."""
+    return next(value for value in values if value is not None)
