@@ -279,6 +279,19 @@ def run(
             "`arpresponder activate`.",
         ),
     ] = False,
+    keepalived_fifo: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            parser=options.path,
+            help="Follow keepalived's vrrp_notify_fifo: answer while it says MASTER, stand by otherwise (and if it "
+            "goes away). Starts standing by.",
+        ),
+    ] = None,
+    keepalived_instance: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="With --keepalived-fifo: follow this VRRP instance only. [default: any]"),
+    ] = None,
 ) -> None:
     """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
 
@@ -297,6 +310,8 @@ def run(
 
     if pcap_max is not None and pcap is None:
         raise ConfigError("--pcap-max limits --pcap: give --pcap FILE too")
+    if keepalived_instance is not None and keepalived_fifo is None:
+        raise ConfigError("--keepalived-instance picks an instance in --keepalived-fifo: give --keepalived-fifo too")
     views = ViewSettings(
         verbose=verbose,
         log_format=log_format,
@@ -324,6 +339,8 @@ def run(
             user=user,
             share_interface=share_interface,
             standby=standby,
+            keepalived_fifo=keepalived_fifo,
+            keepalived_instance=keepalived_instance,
             on_conflict=on_conflict.value if on_conflict else None,
             claim=claim.value if claim else None,
             claim_wait=claim_wait,

@@ -46,6 +46,7 @@ from .engines.bpf import target_spans
 from .engines.linux import check_raw_sockets
 from .errors import ConfigError, EngineError, UserError
 from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
+from .keepalived import KeepalivedFifo
 from .links import Change, LinkEvent, LinkState, LinkWatcher
 from .observe.logs import keep_events, setup_logging
 from .observe.stats import ProcessStats, Stats
@@ -410,7 +411,8 @@ class Service:
         self.share_interface = settings.command_line.share_interface
         self.started = time.monotonic()
         self.loaded_at = time.time()
-        self.standby = settings.command_line.standby  # keepalived's backup: everything counted, nothing answered
+        cli = settings.command_line
+        self.standby = cli.standby or cli.keepalived_fifo is not None  # everything counted, nothing answered
         self._next_tick: float | None = None  # when a link's owner table next has something to do
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the interfaces present answer (or wait), before the first batch
@@ -582,6 +584,10 @@ class Service:
                 link.announce("active", force=True)
         return {"state": self.state, "changed": True}
 
+    def follow_keepalived(self, standby: bool, why: str) -> None:
+        """From the keepalived FIFO's thread: switch between two batches."""
+        self._enqueue(lambda: self.set_standby(standby, why))
+
     @property
     def state(self) -> str:
         return "standby" if self.standby else "active"
@@ -742,6 +748,10 @@ def run(cli: CommandLine) -> None:
         cleanup.callback(observers.close)
         cleanup.callback(service.stop)
         service.set_on_batch(observers.on_batch)
+        if cli.keepalived_fifo is not None:
+            fifo = KeepalivedFifo(cli.keepalived_fifo, cli.keepalived_instance, service.follow_keepalived)
+            fifo.start()
+            log.info("following keepalived through %s: standing by until it says MASTER", cli.keepalived_fifo)
         if cli.duration is not None:
             timer = threading.Timer(cli.duration, service.stop)
             timer.daemon = True

@@ -65,6 +65,10 @@ class CommandLine:
     user: str | None = None
     share_interface: bool = False
     standby: bool = False  # start standing by (keepalived's backup): `arpresponder activate` answers
+    keepalived_fifo: Path | None = (
+        None  # follow keepalived's vrrp_notify_fifo (keepalived.py); implies standby at start
+    )
+    keepalived_instance: str | None = None  # only this VRRP instance's lines
     on_conflict: str | None = None
     claim: str | None = None
     claim_wait: float | None = None

@@ -231,6 +231,14 @@ def _summary(snap: InterfaceSnapshot | Snapshot, head: str) -> str:
     rows.append(("kernel drops", "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]))
     if snap["announced"]:
         rows.append(("gratuitous ARP frames sent", snap["announced"]))
+    if snap.get("probes_sent"):
+        rows.append(("ARP probes sent (claim = unowned)", snap["probes_sent"]))
+    if snap.get("replied_late"):
+        rows.append(("replies once claimed", snap["replied_late"]))
+    outcomes = snap.get("conflict_outcomes") or {}
+    if outcomes:
+        rows.append((f"other hosts on our addresses ({snap.get('on_conflict')})", outcomes.get("seen", 0)))
+        rows += [(f"  {outcome}", n) for outcome, n in sorted(outcomes.items()) if outcome != "seen"]
     width = max(len(label) for label, _ in rows)
     lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
     if snap.get("kernel_filter"):
