@@ -191,6 +191,7 @@ class Owners:
             if len(self.table) > self.max_entries:
                 old, _ = self.table.popitem(last=False)
                 self._forget(old)
+                self.withheld.yielded.pop(old, None)  # no memory of its owner left: answered (or probed) again
                 self.outcomes.add("evicted")
         else:
             owner.mac, owner.last_seen, owner.frames = mac, now, owner.frames + 1
@@ -265,7 +266,10 @@ class Owners:
             self.outcomes.add("probed")
             actions.probes.append(ip)
             probe.sent = 1
-        if len(probe.waiting) < 8:  # the requests to answer on claiming: a few are enough
+        # The requests to answer on claiming: one per asker (sha, spa), its latest (a retry asks the same).
+        asker = request[22:32]
+        probe.waiting = [w for w in probe.waiting if w[22:32] != asker]
+        if len(probe.waiting) < 8:
             probe.waiting.append(request)
         return actions
 
@@ -280,7 +284,12 @@ class Owners:
                 break
             del self.table[ip]
             self._forget(ip)
-            if self.withheld.yielded.pop(ip, None) is not None:
+            reason = self.withheld.yielded.pop(ip, None)
+            if reason is Drop.OWNED:  # claim mode: unknown again; the next request for it probes it again
+                self.outcomes.add("forgotten")
+                log.info("%s: %s not seen from another host for %g s: probed again when next asked for",
+                         self.label, format_ipv4(ip), self.age)  # fmt: skip
+            elif reason is not None:
                 self.outcomes.add("resumed")
                 log.info("%s: %s not seen from another host for %g s: answering for it again",
                          self.label, format_ipv4(ip), self.age)  # fmt: skip
@@ -308,6 +317,13 @@ class Owners:
             step = self.claim_wait / self.claim_probes
             dues.append(probe.started + (probe.sent * step if probe.sent < self.claim_probes else self.claim_wait))
         return min(dues, default=None)
+
+    def clear(self) -> None:
+        """Forget every other host (keepalived elected us: the set is ours now); claims and counts stay."""
+        self.table.clear()
+        self._warned.clear()
+        self._defended.clear()
+        self.withheld.yielded.clear()
 
     def _forget(self, ip: int) -> None:
         self._warned.discard(ip)

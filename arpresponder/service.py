@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
-from .claim import InterfaceClaim
+from .interface_lock import InterfaceLock
 from .codec import ZERO_MAC, format_ipv4, format_mac, probe_frame, vlan_tags
 from .decision import Drop, decide, probe_target, sender_of
 from .engines import Engine, InterfaceGone, engine_name, open_engine
@@ -106,7 +106,7 @@ class Link:
         self.service = service
         self.engine: Engine | None = None
         self.index: int | None = None  # of the interface the engine is open on
-        self.lock: InterfaceClaim | None = None  # one instance per interface (claim.py)
+        self.lock: InterfaceLock | None = None  # one instance per interface (interface_lock.py)
         self.stats = Stats(
             interface=settings.label, engine=engine_name(settings.engine), dry_run=settings.dry_run, vlan=settings.vlan
         )
@@ -154,7 +154,7 @@ class Link:
             )
         for warning in host.warnings_for(facts, self.plan.addresses):
             log.warning("%s: %s", self.label, warning)
-        lock = None if self.service.share_interface else InterfaceClaim(self.settings.name, self.settings.vlan)
+        lock = None if self.service.share_interface else InterfaceLock(self.settings.name, self.settings.vlan)
         try:
             engine = host.open_engine(
                 self.settings.engine,
@@ -245,6 +245,8 @@ class Link:
 
     def _notice(self, noticed: list[tuple[bytes, Drop]]) -> None:
         """The responder's frames that may tell of other hosts using our addresses (in the loop's thread)."""
+        if self.withheld.standby:
+            return  # the master (keepalived's election) answers for our set: expected, not a conflict
         now = time.monotonic()
         addresses, ours = self.plan.addresses, self.plan.entry_macs | {self.responder.mac}
         for tagged, outcome in noticed:
@@ -581,6 +583,8 @@ class Service:
         )
         if not standby:
             for link in self.links:
+                link.owners.clear()  # elected: what the old master was seen using is ours now
+                link.sync_withheld()
                 link.announce("active", force=True)
         return {"state": self.state, "changed": True}
 

@@ -5,6 +5,7 @@ import pytest
 from arpresponder.codec import parse_ipv4, parse_mac
 from arpresponder.decision import Drop
 from arpresponder.owners import DEFEND_INTERVAL, Claim, Owners, Policy, Withheld
+from tests.frames import request
 
 IP = parse_ipv4("198.51.100.10")
 OTHER = parse_ipv4("198.51.100.11")
@@ -64,13 +65,15 @@ def test_the_table_is_bounded_whatever_the_traffic():
 def test_claim_probes_then_claims_and_answers_the_requests_that_waited():
     o = owners(claim=Claim.UNOWNED, claim_wait=1.0, claim_probes=2)
     assert IP in o.withheld and o.withheld[IP] is Drop.UNCLAIMED
-    first = o.unclaimed(IP, b"request 1", 0.0)
+    one, two = request(spa="198.51.100.1"), request(spa="198.51.100.2")
+    first = o.unclaimed(IP, one, 0.0)
     assert first.probes == [IP]
-    assert not o.unclaimed(IP, b"request 2", 0.1).probes  # one probe run per address
+    assert not o.unclaimed(IP, two, 0.1).probes  # one probe run per address
+    assert not o.unclaimed(IP, one, 0.2).probes  # a retry: answered once
     assert o.next_due() == 0.5
     assert o.tick(0.5).probes == [IP]  # the second probe, half way
     claimed = o.tick(1.0)
-    assert claimed.answer == [b"request 1", b"request 2"] and IP not in o.withheld
+    assert claimed.answer == [two, one] and IP not in o.withheld
     assert o.outcomes.counts == {"probed": 1, "claimed": 1}
 
 
@@ -111,3 +114,28 @@ def test_withheld_says_why(state):
         assert OTHER not in w and w[IP] is Drop.SUBNET_BROADCAST and w[IP + 5] is Drop.UNCLAIMED
     else:
         assert list(w) == [IP] and OTHER not in w and w.finite and len(w) == 1
+
+
+def test_claim_mode_forgets_an_owner_that_went_away_and_probes_again():
+    o = owners(claim=Claim.UNOWNED, age=10.0, claim_wait=0.5)
+    o.seen(IP, THEIRS, 0.0)
+    assert o.withheld[IP] is Drop.OWNED
+    actions = o.tick(11.0)
+    assert not actions.announce  # never announced: not ours until claimed
+    assert o.withheld[IP] is Drop.UNCLAIMED and o.outcomes.counts["forgotten"] == 1
+    assert o.unclaimed(IP, b"request", 12.0).probes == [IP]
+
+
+def test_an_evicted_owner_no_longer_withholds_its_address():
+    o = owners(Policy.YIELD, max_entries=1)
+    o.seen(IP, THEIRS, 0.0)
+    o.seen(OTHER, THEIRS, 1.0)
+    assert IP not in o.withheld and o.withheld[OTHER] is Drop.YIELDED
+    assert o.outcomes.counts["evicted"] == 1
+
+
+def test_clear_forgets_every_other_host():
+    o = owners(Policy.YIELD)
+    o.seen(IP, THEIRS, 0.0)
+    o.clear()
+    assert IP not in o.withheld and not o.table and o.next_due() is None
