@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
-from .interface_lock import InterfaceLock
 from .codec import ZERO_MAC, format_ipv4, format_mac, probe_frame, vlan_tags
 from .decision import Drop, decide, probe_target, sender_of
 from .engines import Engine, InterfaceGone, engine_name, open_engine
@@ -46,6 +45,7 @@ from .engines.bpf import target_spans
 from .engines.linux import check_raw_sockets
 from .errors import ConfigError, EngineError, UserError
 from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
+from .interface_lock import InterfaceLock
 from .keepalived import KeepalivedFifo
 from .links import Change, LinkEvent, LinkState, LinkWatcher
 from .observe.logs import keep_events, setup_logging
@@ -764,8 +764,11 @@ def run(cli: CommandLine) -> None:
         def ready() -> None:
             if settings.user:
                 entry = user_entry(settings.user, settings.user_where)
-                if observers.control_path is not None:  # made as root: it belongs to the user from now on
-                    os.chown(observers.control_path, entry.pw_uid, entry.pw_gid)
+                # Made as root, they belong to the user from now on: `stats` connects, the FIFO is reopened after a
+                # keepalived restart.
+                for path in (observers.control_path, cli.keepalived_fifo):
+                    if path is not None:
+                        os.chown(path, entry.pw_uid, entry.pw_gid)
                 drop_to_user(settings.user)
                 log.info("running as %s, with CAP_NET_RAW only", settings.user)
 

@@ -90,9 +90,9 @@ class PeerPort:
         self.sock.close()
 
 
-def arp_scan(lab: Lab, target: str) -> list[tuple[str, str]]:
-    """arp-scan from the peer: (ip, mac) for every answer line, duplicates included."""
-    out = lab.run(lab.peer_ns, "arp-scan", "--plain", "--retry=2", "-I", PEER_IF, target, timeout=60).stdout
+def arp_scan(lab: Lab, target: str, ns: str | None = None, iface: str = PEER_IF) -> list[tuple[str, str]]:
+    """arp-scan from the peer (or ns, on iface): (ip, mac) for every answer line, duplicates included."""
+    out = lab.run(ns or lab.peer_ns, "arp-scan", "--plain", "--retry=2", "-I", iface, target, timeout=60).stdout
     return [(line.split("\t")[0], line.split("\t")[1].lower()) for line in out.splitlines() if "\t" in line]
 
 
