@@ -33,9 +33,9 @@ def reply_from_other(ip: str = TAKEN) -> bytes:
 
 
 def answered(replies: list[bytes]) -> list[str]:
-    """The sender IPs of the replies from our MAC (a reply's sender: the address answered)."""
+    """The sender IPs of the replies from our MAC (a reply's sender: the address answered), not our announcements."""
     frames = [ArpFrame.from_bytes(f) for f in replies]
-    return sorted(format_ipv4(f.spa) for f in frames if f.sha == OURS and f.op == OP_REPLY)
+    return sorted(format_ipv4(f.spa) for f in frames if f.sha == OURS and f.op == OP_REPLY and f.spa != f.tpa)
 
 
 def announced(frames: list[bytes], ip: str) -> int:
