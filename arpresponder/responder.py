@@ -12,11 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .addrset import AddressSet
-from .codec import ArpFrame, FrameError, format_ipv4, format_mac, vlan_tags
-from .decision import NOTHING_WITHHELD, Drop, decide
+from .codec import ArpFrame, FrameError, vlan_tags
+from .decision import NOTHING_WITHHELD, SENDER_TELLS, Drop, decide
 from .observe.stats import Stats
 
 log = logging.getLogger("arpresponder")
+
+NOTICED = SENDER_TELLS | {Drop.UNCLAIMED}  # the drops Responder.notice sees
 
 
 class Responder:
@@ -32,23 +34,28 @@ class Responder:
         self.stats = stats
         self.dry_run = dry_run
         self.on_batch = on_batch  # sees each batch and the replies to send (e.g. --pcap); off the hot path if None
-        self._warned_conflict = False
+        # Sees the frames that may tell of another host using an address of ours (SENDER_TELLS), and in claim
+        # mode the requests for addresses not claimed yet, with the reason each was dropped: the owner table's input.
+        self.notice: Callable[[list[tuple[bytes, Drop]]], None] | None = None
 
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
         replies: list[bytes] = []
         dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
         addresses, mac, withheld, vlan = self.addresses, self.mac, self.withheld, self.vlan
         debug = log.isEnabledFor(logging.DEBUG)
+        noticed: list[tuple[bytes, Drop]] = []
         for frame in frames:
             outcome = decide(frame, addresses, mac, withheld, vlan)
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
                 dropped[outcome] += 1
-                if outcome is Drop.CONFLICT and not self._warned_conflict:
-                    self._warn_conflict(frame)
+                if outcome in NOTICED:
+                    noticed.append((frame, outcome))
             if debug:
                 log.debug("%s", describe(frame, outcome))
+        if noticed and self.notice is not None:
+            self.notice(noticed)
         self.stats.received += len(frames)
         self.stats.replied += len(replies)
         if dropped:
@@ -59,15 +66,6 @@ class Responder:
         if self.on_batch is not None:
             self.on_batch(frames, replies)
         return replies
-
-    def _warn_conflict(self, frame: bytes) -> None:
-        self._warned_conflict = True
-        request = ArpFrame.from_bytes(vlan_tags(frame)[1])  # decide() said CONFLICT: a well-formed request
-        log.warning(
-            "another host uses %s, an address in our set (it asked from %s); "
-            "we do not answer it, and further cases are counted as 'conflict'",
-            format_ipv4(request.spa), format_mac(request.sha),
-        )  # fmt: skip
 
 
 def describe(frame: bytes, outcome: bytes | Drop) -> str:

@@ -84,27 +84,36 @@ class StatsCollector:
                 family.add_metric([link["interface"]], link[key])
             yield family
         dropped = CounterMetricFamily(
-            "arpresponder_dropped_frames", "Frames not answered, by reason (classes filtered in the kernel are absent).",
-            labels=["interface", "reason"],
-        )  # fmt: skip
-        filtered = GaugeMetricFamily(
-            "arpresponder_filtered_in_kernel", "1 for each drop class the kernel's BPF filter removes before we count it.",
+            "arpresponder_dropped_frames", "Frames not answered, by reason (of those the kernel filter passed).",
             labels=["interface", "reason"],
         )  # fmt: skip
         events = CounterMetricFamily("arpresponder_link_events", "Interface changes seen (netlink).",
                                      labels=["interface", "event"])  # fmt: skip
         kernel = CounterMetricFamily("arpresponder_kernel_drops", "Frames the kernel dropped for lack of buffer.",
                                      labels=["interface"])  # fmt: skip
+        outcomes = CounterMetricFamily(
+            "arpresponder_conflict_outcomes", "What another host using our addresses led to (seen, warned, yielded, "
+            "defended, resumed; claim mode: probed, claimed, released, …).", labels=["interface", "outcome"],
+        )  # fmt: skip
+        conflicts = GaugeMetricFamily("arpresponder_conflicts", "Addresses of the set other hosts are seen using now.",
+                                      labels=["interface"])  # fmt: skip
+        claimed = GaugeMetricFamily("arpresponder_claimed_addresses", "claim = unowned: addresses claimed so far.",
+                                    labels=["interface"])  # fmt: skip
         for link in links:
             for reason, n in link["dropped"].items():
                 dropped.add_metric([link["interface"], reason], n)
-            for reason in link["filtered_in_kernel"]:
-                filtered.add_metric([link["interface"], reason], 1)
             for event, n in link["link_events"].items():
                 events.add_metric([link["interface"], event], n)
             if link["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
                 kernel.add_metric([link["interface"]], link["kernel_drops"])
-        yield from (dropped, filtered, events, kernel)
+            for outcome, n in link.get("conflict_outcomes", {}).items():
+                outcomes.add_metric([link["interface"], outcome], n)
+            conflicts.add_metric([link["interface"]], link.get("conflicts_known", 0))
+            if link.get("claims"):
+                claimed.add_metric([link["interface"]], link["claims"]["claimed"])
+        yield from (dropped, events, kernel, outcomes, conflicts, claimed)
+        yield GaugeMetricFamily("arpresponder_standby", "1 while standing by (keepalived's backup), 0 while active.",
+                                value=1 if snap.get("state") == "standby" else 0)  # fmt: skip
         for view, unit in VIEW_DROPS.items():  # e.g. arpresponder_pcap_dropped_frames_total
             doc = f"{unit.capitalize()} the {view} view gave up rather than wait (see the README)."
             yield CounterMetricFamily(f"arpresponder_{view}_dropped_{unit}", doc, value=snap[f"{view}_dropped"])
