@@ -4,8 +4,12 @@ sends gratuitous ARP and replies from an address of the set, and what the views 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -139,7 +143,13 @@ def test_standby_counts_requests_answers_none_and_activate_announces_the_set(lab
     with run(lab, "--standby"):
         assert ask(port, TAKEN, FREE) == []
         assert snapshot(lab)["dropped"]["standby"] == 2
-        result = arpresponder_in(lab, lab.responder_ns, "activate")
+        # keepalived's notify script (the example) says MASTER: it runs `arpresponder activate`.
+        script = Path(__file__).resolve().parent.parent / "examples" / "keepalived" / "arpresponder-notify.sh"
+        result = subprocess.run(
+            ["ip", "netns", "exec", lab.responder_ns, "sh", str(script), "INSTANCE", "VI_1", "MASTER", "150"],
+            env={**os.environ, "ARPRESPONDER": f"{sys.executable} -m arpresponder"}, capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
         assert (result.returncode, result.stdout) == (0, "active\n"), result.stderr
         frames = port.collect(window=0.5)
         assert announced(frames, TAKEN) >= 1 and announced(frames, FREE) >= 1  # the whole set, at once
