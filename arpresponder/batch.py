@@ -31,6 +31,7 @@ which is in the union exactly when that maximum reaches the address.
 
 from __future__ import annotations
 
+import copy
 import struct
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -54,9 +55,6 @@ from .codec import (
 )
 from .decision import NOTHING_WITHHELD, Drop, decide
 
-# Below this many frames, decide() frame by frame is faster: numpy costs microseconds per operation whatever the
-# batch's size (bench/BATCH_COST.md: the batch path wins from 32-64 frames on, with the rings around it too).
-MIN_BATCH = 64
 REPLY = -1  # BatchDecision.codes: answered, its reply in BatchDecision.replies
 UNSURE = -2  # BatchDecision.codes: left to decide()
 DROPS = tuple(Drop)  # BatchDecision.codes ≥ 0: the index of the Drop reason here
@@ -79,6 +77,7 @@ _BROADCAST_IP = np.uint32(0xFFFFFFFF)
 _REFUSED_FIRST_BYTE = np.zeros(256, dtype=bool)
 _REFUSED_FIRST_BYTE[[127, *range(224, 240)]] = True
 _CODE = {reason: np.int8(i) for i, reason in enumerate(DROPS)}
+CONFLICT = _CODE[Drop.CONFLICT]  # BatchDecision.codes of a conflict (another host uses an address of the set)
 _NO_REPLIES = np.empty((0, MIN_FRAME_LEN), dtype=np.uint8)
 _NO_REPLIES.flags.writeable = False
 
@@ -144,8 +143,14 @@ class BatchDecider:
         keys = sorted(withheld)
         self._withheld = np.array(keys, dtype=np.uint32)
         self._withheld_codes = np.array([_CODE[withheld[ip]] for ip in keys], dtype=np.int8)
-        reply = pack_arp(bytes(6), our_mac, OP_REPLY, our_mac, 0, bytes(6), 0)
-        self._reply_template = np.frombuffer(reply, dtype=np.uint8)
+        self._reply_template = _reply_template(our_mac)
+
+    def for_mac(self, our_mac: bytes) -> BatchDecider:
+        """The same decider for another interface MAC (a MAC change): the set's arrays are shared, not rebuilt."""
+        other = copy.copy(self)
+        other.our_mac, other._our_mac = our_mac, np.uint64(int.from_bytes(our_mac, "big"))
+        other._reply_template = _reply_template(our_mac)
+        return other
 
     def decide(self, rows: np.ndarray, lengths: np.ndarray, offset: int = 0,
                unsure: np.ndarray | None = None) -> BatchDecision:  # fmt: skip
@@ -266,6 +271,17 @@ class _Spans:
         if self.reach is None:
             return np.zeros(len(ips), dtype=bool)
         return self.reach.take(self.starts.searchsorted(ips, side="right")) >= ips
+
+
+def _reply_template(our_mac: bytes) -> np.ndarray:
+    """A reply from our_mac with the asker's fields zero: _replies fills them in."""
+    return np.frombuffer(pack_arp(bytes(6), our_mac, OP_REPLY, our_mac, 0, bytes(6), 0), dtype=np.uint8)
+
+
+def arp_targets(rows: np.ndarray, offset: int) -> np.ndarray:
+    """(N,) uint32: the ARP target IP of each row's frame (starting `offset` bytes in), read where decide() reads an
+    untagged request's; what it is for other frames does not matter (the batch path leaves them to decide())."""
+    return rows[:, offset + 38 : offset + 42].copy().view(">u4").ravel().astype(np.uint32)
 
 
 def _refused(ips: np.ndarray) -> np.ndarray:

@@ -8,8 +8,7 @@ are the same for every engine and link.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from .addrset import AddressSet
 from .codec import ArpFrame, FrameError, format_ipv4, format_mac, vlan_tags
@@ -32,11 +31,22 @@ class Responder:
         self.stats = stats
         self.dry_run = dry_run
         self.on_batch = on_batch  # sees each batch and the replies to send (e.g. --pcap); off the hot path if None
-        self._warned_conflict = False
+        self.warned_conflict = False
+        # The batch path (answering.py) may decide this link's frames: False keeps every frame going through
+        # decide() here (a per-address policy that the batch path does not know, e.g. one that learns from frames).
+        self.batch_ok = True
 
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
+        """Decide and count a batch; the replies to send (none in a dry run)."""
+        replies, dropped = self.decide_frames(frames)
+        self.count(frames, replies, dropped)
+        return [] if self.dry_run else replies
+
+    def decide_frames(self, frames: list[bytes]) -> tuple[list[bytes], dict[Drop, int]]:
+        """decide() for each frame: the replies, in frame order, and the drops by reason. Counts nothing (count()
+        does, once the replies are sent); logs each decision under -v, and warns of the first conflict."""
         replies: list[bytes] = []
-        dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
+        dropped: dict[Drop, int] = {}  # a dict, not a Counter: no Python-level __init__ before a lone reply leaves
         addresses, mac, withheld, vlan = self.addresses, self.mac, self.withheld, self.vlan
         debug = log.isEnabledFor(logging.DEBUG)
         for frame in frames:
@@ -44,25 +54,33 @@ class Responder:
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
-                dropped[outcome] += 1
-                if outcome is Drop.CONFLICT and not self._warned_conflict:
-                    self._warn_conflict(frame)
+                dropped[outcome] = dropped.get(outcome, 0) + 1
+                if outcome is Drop.CONFLICT and not self.warned_conflict:
+                    self.warn_conflict(frame)
             if debug:
                 log.debug("%s", describe(frame, outcome))
-        self.stats.received += len(frames)
-        self.stats.replied += len(replies)
-        if dropped:
-            self.stats.dropped.update(dropped)
-        self.stats.sketch_batch(frames, 4 if vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
-        if self.dry_run:
-            replies = []
-        if self.on_batch is not None:
-            self.on_batch(frames, replies)
-        return replies
+        return replies, dropped
 
-    def _warn_conflict(self, frame: bytes) -> None:
-        self._warned_conflict = True
-        request = ArpFrame.from_bytes(vlan_tags(frame)[1])  # decide() said CONFLICT: a well-formed request
+    def count(self, frames: Sequence[bytes], replies: Sequence[bytes], dropped: Mapping[Drop, int]) -> None:
+        """Count a decided batch (every frame once: replied, or its drop reason), feed the top-K sketch, and hand
+        the frames and replies (none in a dry run) to on_batch. frames, replies: sequences of bytes (list, or a
+        view that builds each only when asked: the sketch asks for a few, --pcap for all)."""
+        stats = self.stats
+        stats.received += len(frames)
+        stats.replied += len(replies)
+        if dropped:
+            stats.dropped.update(dropped)
+        stats.sketch_batch(frames, 4 if self.vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
+        if self.on_batch is not None:
+            self.on_batch(list(frames), [] if self.dry_run else list(replies))
+
+    def warn_conflict(self, frame: bytes) -> None:
+        """Warn, once a run, that another host uses an address of the set (frame: a request decide() said CONFLICT
+        for); later ones are only counted."""
+        if self.warned_conflict:
+            return
+        self.warned_conflict = True
+        request = ArpFrame.from_bytes(vlan_tags(frame)[1])
         log.warning(
             "another host uses %s, an address in our set (it asked from %s); "
             "we do not answer it, and further cases are counted as 'conflict'",

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
+from .answering import Answerer
 from .claim import InterfaceClaim
 from .codec import ZERO_MAC, format_mac
 from .decision import Drop
@@ -118,6 +119,7 @@ class Link:
             withheld=plan.withheld,
             vlan=settings.vlan,
         )
+        self.answerer = Answerer(self.responder)
         self.announcer = Announcer(settings.label, settings.announce, self._announce_target, self._count_announced)
 
     @property
@@ -231,12 +233,17 @@ class Link:
 
     # --- answering ---
 
-    def answer(self, frames: list[bytes]) -> None:
-        replies = self.responder.handle_batch(frames)
-        if replies:
-            sent = self.engine.send_batch(replies)
-            self.stats.sent += sent
-            self.stats.send_errors += len(replies) - sent
+    def answer(self) -> bool:
+        """Take and answer what waits in the engine (answering.py: a lone request at once, a flood by the batch
+        path); False if nothing waited. An engine error (the link down, the interface gone) is dealt with here."""
+        if self.engine is None:
+            return False  # closed in this round
+        try:
+            return self.answerer.serve(self.engine) > 0
+        except (OSError, EngineError) as e:
+            # Without its traceback: its frames hold views of the engine's rings, which engine_error() closes.
+            self.engine_error(e.with_traceback(None))
+            return False
 
     def read_kernel_drops(self) -> None:
         drops = self.engine.kernel_drops()
@@ -434,16 +441,8 @@ class Service:
                     poller.register(fd, select.POLLIN)
             busy = False
             for link in open_links:
-                if link.engine is None:
-                    continue  # closed in this round: the list is rebuilt at the next
-                try:
-                    frames = link.engine.take()
-                except (OSError, EngineError) as e:
-                    link.engine_error(e)
-                    continue
-                if frames:
+                if link.answer():
                     busy = True
-                    link.answer(frames)
             now = time.monotonic()
             if now >= next_sample:
                 next_sample = now + SAMPLE_INTERVAL
@@ -453,10 +452,14 @@ class Service:
             if busy:
                 continue
             for fd, events in poller.poll(POLL_TIMEOUT * 1000):
-                if fd == self._wakeup.read_fd:
+                link = by_fd.get(fd)
+                if link is None:
                     self._wakeup.drain()
-                elif events & (select.POLLERR | select.POLLHUP) and fd in by_fd and by_fd[fd].engine is not None:
-                    by_fd[fd].engine_error()
+                    continue
+                if events & select.POLLIN:
+                    link.answer()  # at once: a lone request's reply leaves before the loop does anything else
+                if events & (select.POLLERR | select.POLLHUP) and link.engine is not None:
+                    link.engine_error()
 
     # --- between two batches ---
 

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..decision import Drop
 from ..errors import EngineError
@@ -30,7 +31,10 @@ from .linux import (
     packet_socket_drops,
     receive_error,
 )
-from .rings import RxRing, TxRing
+from .rings import RxBatch, RxRing, TxRing
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("arpresponder")
 
@@ -132,6 +136,14 @@ class PacketEngine:
         """Frames waiting in the ring, up to MAX_BATCH; no system call, no waiting."""
         return self.rx.take(MAX_BATCH)
 
+    def holds(self, count: int) -> bool:
+        """At least count frames wait in the ring (one status word read; RxRing.holds)."""
+        return self.rx.holds(count)
+
+    def take_array(self) -> RxBatch:
+        """Frames waiting in the ring, up to MAX_BATCH, as one array (RxRing.take_array); no system call."""
+        return self.rx.take_array(MAX_BATCH)
+
     def check(self) -> None:
         """Raise the socket's pending error, if any: OSError (ENETDOWN) for a link down, InterfaceGone.
 
@@ -163,6 +175,23 @@ class PacketEngine:
     def send_batch(self, frames: list[bytes]) -> int:
         with self._tx_lock:
             return self.tx.send(frames)
+
+    def send_array(self, frames: np.ndarray) -> int:
+        """Transmit the rows of frames (uint8, (N, L)); how many the kernel took (TxRing.send_array)."""
+        with self._tx_lock:
+            return self.tx.send_array(frames)
+
+    def send_lone(self, frame: bytes) -> int:
+        """Transmit one frame with a plain send() on the receiving socket: 1, or 0 if the kernel refused it.
+
+        For a lone reply: no ring to fill and walk, no lock (the TX ring's
+        is the announcer's and the batches'), one system call.
+        """
+        try:
+            self.rx_sock.send(frame)
+        except OSError:
+            return 0
+        return 1
 
     def send(self, frame: bytes) -> None:
         with self._tx_lock:
