@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Container, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .addrset import AddressSet
 from .codec import gratuitous_frames
@@ -42,18 +42,23 @@ def announce(
     stop: threading.Event | None = None,
     on_sent: Callable[[int], None] = lambda n: None,
     skip: Container[int] = (),
+    label: str = "",
 ) -> int:
     """Send the announcements; returns frames sent. Stops early, between frames, when stop is set.
 
     skip: addresses of the set not to announce (those not answered here, e.g. a subnet's broadcast address).
+    label: the interface, to name in the log.
     """
+    where = f"{label}: " if label else ""
     stop = stop or threading.Event()
     n_addresses = len(addresses) - sum(1 for ip in skip if ip in addresses) if skip else len(addresses)
     per_round = 2 * n_addresses
+    seconds = per_round / settings.rate
     log.info(
-        "announcing %d address%s: %d frames a round, %d round%s %.1f s apart, at most %.0f frames/s (about %.1f s a round)",
-        n_addresses, "" if n_addresses == 1 else "es", per_round, settings.count, "" if settings.count == 1 else "s",
-        settings.interval, settings.rate, per_round / settings.rate,
+        "%sannouncing %d address%s: %d frames a round, %d round%s %g s apart, at most %g frames/s (%s a round)",
+        where, n_addresses, "" if n_addresses == 1 else "es", per_round, settings.count,
+        "" if settings.count == 1 else "s", settings.interval, settings.rate,
+        f"about {seconds:.1f} s" if seconds >= 0.1 else "under 0.1 s",
     )  # fmt: skip
     gap = 1.0 / settings.rate
     sent = 0
@@ -75,7 +80,7 @@ def announce(
                 sent += 1
                 on_sent(1)
                 due += gap
-    log.info("announced: %d gratuitous ARP frames sent", sent)
+    log.info("%sannounced: %d gratuitous ARP frames sent", where, sent)
     return sent
 
 
@@ -151,7 +156,7 @@ class Announcer:
         self.settings = settings
         self.target = target
         self.on_sent = on_sent
-        self._jobs: list[tuple[str, AddressSet | Entries | None]] = []  # (why, what: None for the whole set)
+        self._jobs: list[tuple[str, Entries | None, int | None]] = []  # (why, what: None for the whole set, rounds)
         self._wake = threading.Condition()
         self._stop_job = threading.Event()
         self._closed = False
@@ -159,10 +164,11 @@ class Announcer:
         self._thread = threading.Thread(target=self._run, name=f"announce {label}", daemon=True)
         self._thread.start()
 
-    def request(self, why: str, what: Entries | None = None) -> None:
-        """Announce `what` (default: the whole set) once the jobs before it are done; `why` is logged."""
+    def request(self, why: str, what: Entries | None = None, rounds: int | None = None) -> None:
+        """Announce `what` (default: the whole set) once the jobs before it are done, in `rounds` rounds (default:
+        the settings' count; 1 for an RFC 5227 defence); `why` is logged."""
         with self._wake:
-            self._jobs.append((why, what))
+            self._jobs.append((why, what, rounds))
             self._wake.notify()
 
     def reconfigure(self, settings: AnnounceSettings) -> None:
@@ -191,14 +197,15 @@ class Announcer:
         with self._wake:
             while not self._closed:
                 if self._jobs:
-                    why, what = self._jobs.pop(0)
+                    why, what, rounds = self._jobs.pop(0)
                     self._stop_job.clear()
-                    return why, what, self.settings
+                    return why, what, self.settings if rounds is None else replace(self.settings, count=rounds)
                 now = time.monotonic()
                 if self._next_refresh is not None and now >= self._next_refresh:
                     self._next_refresh = now + self.settings.every
                     self._stop_job.clear()
-                    return f"every {self.settings.every:g} s", None, self.settings
+                    # One round: a refresh, as keepalived's garp_master_refresh (not the start's RFC 5227 pair).
+                    return f"every {self.settings.every:g} s", None, replace(self.settings, count=1)
                 wait = None if self._next_refresh is None else self._next_refresh - now
                 self._wake.wait(wait)
         return None
@@ -209,9 +216,9 @@ class Announcer:
             target = self.target()
             if target is None:
                 continue  # not answering now: the link announces again when it does
-            log.info("%s: announcing (%s)", self.label, why)
+            log.debug("%s: announcing (%s)", self.label, why)
             try:
                 announce(target.send, what if what is not None else target.addresses, target.mac, settings,
-                         self._stop_job, on_sent=self.on_sent, skip=target.skip)  # fmt: skip
+                         self._stop_job, on_sent=self.on_sent, skip=target.skip, label=f"{self.label} ({why})")  # fmt: skip
             except OSError as e:
                 log.warning("%s: announcing stopped: the kernel refused a frame: %s", self.label, e.strerror or e)

@@ -16,10 +16,16 @@ engine holds and answers it by one of two paths, chosen from what waits:
   out as one array (send_array). Below MIN_BATCH numpy costs more than it
   saves (bench/BATCH_COST.md).
 
-A link may use the batch path when its responder says so (`batch_ok`; a
-per-address policy turns it off), it answers untagged frames (a VLAN
-link's frames all need decide()), every decision is not being logged
-(-v), and its engine has the ring methods (the packet engine). The batch
+A link may use the batch path when its responder says so (`batch_ok`:
+not in standby or claim mode, whose withheld addresses are not a list;
+service.py), it answers untagged frames (a VLAN link's frames all need
+decide()), decisions are not being logged (-v), and its engine has the
+ring methods (the packet engine). Addresses withheld at the moment (a
+subnet's broadcast, one yielded to another host) send their frames to
+decide(); the frames an owner table learns from (a drop in SENDER_TELLS
+from a sender in the set: BatchDecision.telling) go to the responder's
+notice() as decide_frames() hands them over, tested equal to decide()'s
+in tests/test_batch.py. The batch
 decider is built for the link's set the first time a flood comes; a big
 set's (0.1-0.2 s for a million entries) in a thread, with the per-frame
 path answering meanwhile, so the loop never stalls for it.
@@ -106,7 +112,7 @@ class Answerer:
     def _answer_array(self, engine: Engine, decider: BatchDecider, batch: RxBatch) -> None:
         import numpy as np
 
-        from .batch import CONFLICT, arp_targets
+        from .batch import DROPS, arp_targets
 
         responder = self.responder
         unsure = batch.odd
@@ -116,8 +122,9 @@ class Answerer:
             unsure |= np.fromiter(map(withheld.__contains__, targets), dtype=bool, count=len(targets))
         decision = decider.decide(batch.slots, batch.lengths, batch.FRAME_OFFSET, unsure)
         dropped = decision.drop_counts()
-        if dropped and not responder.warned_conflict and (conflicts := decision.codes == CONFLICT).any():
-            responder.warn_conflict(batch[int(conflicts.argmax())])
+        told = decision.telling()  # what the owner table learns from, as decide_frames() hands it over
+        if len(told) and responder.notice is not None:
+            responder.notice([(batch[int(i)], DROPS[int(decision.codes[i])]) for i in told])
         replies: np.ndarray | list[bytes] = decision.replies
         left = decision.unsure
         if len(left):

@@ -53,7 +53,7 @@ from .codec import (
     PLEN_IPV4,
     pack_arp,
 )
-from .decision import NOTHING_WITHHELD, Drop, decide
+from .decision import NOTHING_WITHHELD, SENDER_TELLS, Drop, decide
 
 REPLY = -1  # BatchDecision.codes: answered, its reply in BatchDecision.replies
 UNSURE = -2  # BatchDecision.codes: left to decide()
@@ -77,7 +77,7 @@ _BROADCAST_IP = np.uint32(0xFFFFFFFF)
 _REFUSED_FIRST_BYTE = np.zeros(256, dtype=bool)
 _REFUSED_FIRST_BYTE[[127, *range(224, 240)]] = True
 _CODE = {reason: np.int8(i) for i, reason in enumerate(DROPS)}
-CONFLICT = _CODE[Drop.CONFLICT]  # BatchDecision.codes of a conflict (another host uses an address of the set)
+_TELLS = np.array(sorted(_CODE[reason] for reason in SENDER_TELLS), dtype=np.int8)
 _NO_REPLIES = np.empty((0, MIN_FRAME_LEN), dtype=np.uint8)
 _NO_REPLIES.flags.writeable = False
 
@@ -89,10 +89,19 @@ class BatchDecision:
     codes: (N,) int8, one per frame in order: REPLY, UNSURE, or an index
     into DROPS. replies: (R,) × 60 bytes (uint8, shape (R, 60)), one reply
     per REPLY code, in frame order, ready for TxRing.send_array.
+    sender_in_set: for telling(); None when every frame was answered.
     """
 
     codes: np.ndarray
     replies: np.ndarray
+    sender_in_set: np.ndarray | None = None  # (N,) bool: the sender IP (read where a request's is) is in the set
+
+    def telling(self) -> np.ndarray:
+        """Indices (int64) of the frames decided here whose drop reason is in SENDER_TELLS and whose sender IP is in
+        the set: those of them an owner table learns from (Responder.notice; it ignores senders outside the set)."""
+        if self.sender_in_set is None:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(self.codes, _TELLS) & self.sender_in_set)
 
     @property
     def unsure(self) -> np.ndarray:
@@ -213,7 +222,7 @@ class BatchDecider:
         codes[~long] = _CODE[Drop.TRUNCATED]
         if unsure is not None:
             codes[unsure] = UNSURE
-        return BatchDecision(codes, self._replies(rows, offset, codes == REPLY))
+        return BatchDecision(codes, self._replies(rows, offset, codes == REPLY), conflict)
 
     def _withheld_codes_of(self, tpa: np.ndarray) -> np.ndarray:
         """(N,) int8: the Drop code for each withheld target, -1 for the others."""

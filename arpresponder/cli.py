@@ -21,6 +21,7 @@ from .codec import format_mac
 from .engines import ENGINES
 from .errors import ConfigError, UserError, printable
 from .observe.logs import LogFormat, flush_logging, setup_logging
+from .owners import Claim, Policy
 from .settings import PCAP_MAX, CommandLine, ViewSettings
 
 log = logging.getLogger("arpresponder")
@@ -85,6 +86,12 @@ EngineOpt = Annotated[
         metavar="ENGINE",
         parser=options.one_of(EngineName),
         help="packet (Linux AF_PACKET), scapy (portable), or auto: packet on Linux.",
+    ),
+]
+InstanceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ask the instance answering on IFACE."
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every decision (DEBUG).")]
@@ -237,6 +244,54 @@ def run(
             help="Once the sockets are open, run as this user with CAP_NET_RAW only (needs root to start).",
         ),
     ] = None,
+    on_conflict: Annotated[
+        Policy | None,
+        typer.Option(
+            metavar="POLICY",
+            parser=options.one_of(Policy),
+            help="When another host uses an address of the set: warn (keep answering), yield (stop while it is "
+            "seen), defend (RFC 5227: announce once, yield if it insists). [default: warn]",
+        ),
+    ] = None,
+    claim: Annotated[
+        Claim | None,
+        typer.Option(
+            metavar="WHICH",
+            parser=options.one_of(Claim),
+            help="all: answer for every address of the set; unowned: only those nobody answers probes for "
+            "(darknets, honeypots). [default: all]",
+        ),
+    ] = None,
+    claim_wait: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            parser=options.within(limits.CLAIM_WAIT),
+            help=f"With --claim unowned: how long probes may go unanswered before claiming, "
+            f"{limits.CLAIM_WAIT.bounds()}. [default: 1]",
+        ),
+    ] = None,
+    standby: Annotated[
+        bool,
+        typer.Option(
+            "--standby",
+            help="Start standing by (keepalived's backup): sets loaded, sockets open, nothing answered until "
+            "`arpresponder activate`.",
+        ),
+    ] = False,
+    keepalived_fifo: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            parser=options.path,
+            help="Follow keepalived's vrrp_notify_fifo: answer while it says MASTER, stand by otherwise (and if it "
+            "goes away). Starts standing by.",
+        ),
+    ] = None,
+    keepalived_instance: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="With --keepalived-fifo: follow this VRRP instance only. [default: any]"),
+    ] = None,
 ) -> None:
     """Answer ARP requests for the address set until Ctrl-C or SIGTERM, then print a summary.
 
@@ -255,6 +310,8 @@ def run(
 
     if pcap_max is not None and pcap is None:
         raise ConfigError("--pcap-max limits --pcap: give --pcap FILE too")
+    if keepalived_instance is not None and keepalived_fifo is None:
+        raise ConfigError("--keepalived-instance picks an instance in --keepalived-fifo: give --keepalived-fifo too")
     views = ViewSettings(
         verbose=verbose,
         log_format=log_format,
@@ -281,6 +338,12 @@ def run(
             announce_every=announce_every,
             user=user,
             share_interface=share_interface,
+            standby=standby,
+            keepalived_fifo=keepalived_fifo,
+            keepalived_instance=keepalived_instance,
+            on_conflict=on_conflict.value if on_conflict else None,
+            claim=claim.value if claim else None,
+            claim_wait=claim_wait,
             duration=duration,
             views=views,
         )
@@ -400,12 +463,7 @@ def check(
 
 @app.command("stats")
 def stats_command(
-    interface: Annotated[
-        str | None,
-        typer.Option(
-            "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ask the instance answering on IFACE."
-        ),
-    ] = None,
+    interface: InstanceOpt = None,
     control_socket: ControlSocketOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the snapshot as JSON (with --watch: one line each time).")
@@ -441,9 +499,7 @@ def stats_command(
     if interval is not None and not watch:
         raise ConfigError("--interval sets the pace of --watch: give --watch too")
     interval = 1.0 if interval is None else interval
-    if interface and control_socket:
-        raise ConfigError("give --interface or --control-socket, not both: the socket names the instance")
-    path = control_socket or control.find_socket(interface)
+    path = _instance(interface, control_socket, "stats")
     if not watch:
         _print_snapshot(control.query(path), as_json)
         return
@@ -458,16 +514,17 @@ def stats_command(
         pass
 
 
+def _instance(interface: str | None, control_socket: Path | None, command: str) -> Path:
+    """The control socket of the running instance a command is for (stats, reload, activate, standby)."""
+    from .observe import control
+
+    if interface and control_socket:
+        raise ConfigError("give --interface or --control-socket, not both: the socket names the instance")
+    return control_socket or control.find_socket(interface, command)
+
+
 @app.command()
-def reload(
-    interface: Annotated[
-        str | None,
-        typer.Option(
-            "--interface", "-i", metavar="IFACE", parser=options.interface, help="Ask the instance answering on IFACE."
-        ),
-    ] = None,
-    control_socket: ControlSocketOpt = None,
-) -> None:
+def reload(interface: InstanceOpt = None, control_socket: ControlSocketOpt = None) -> None:
     """Make a running `arpresponder run` read its config and address files again, and answer for the new sets.
 
     The new sets replace the old ones between two batches; addresses added
@@ -482,14 +539,50 @@ def reload(
     """
     from .observe import control
 
-    if interface and control_socket:
-        raise ConfigError("give --interface or --control-socket, not both: the socket names the instance")
-    path = control_socket or control.find_socket(interface)
+    path = _instance(interface, control_socket, "reload")
     answer = control.query(path, "reload", timeout=control.SLOW_TIMEOUT + 5, errors=False)
     if "error" in answer:
         raise UserError(f"reload failed, nothing changed (the sets loaded before keep answering): {answer['error']}")
-    for label, n in answer.get("reloaded", {}).items():
-        typer.echo(f"{label}: answering for {n} address{'es' if n != 1 else ''}")
+    for label, link in answer.get("reloaded", {}).items():
+        n = link["addresses"]
+        what = "answering for" if link["state"] == "answering" else f"{link['state']}; to answer for"
+        typer.echo(f"{label}: {what} {n} address{'es' if n != 1 else ''}")
+
+
+@app.command()
+def activate(interface: InstanceOpt = None, control_socket: ControlSocketOpt = None) -> None:
+    """Make a running instance answer (it was standing by): keepalived's notify_master calls this.
+
+    It answers from the next batch on and announces every set at once,
+    paced, so that neighbours move their caches to this host. Exits 1 with
+    one error line if no instance answers.
+
+    Example:
+
+        arpresponder activate -i r0
+    """
+    _set_state(interface, control_socket, "activate")
+
+
+@app.command()
+def standby(interface: InstanceOpt = None, control_socket: ControlSocketOpt = None) -> None:
+    """Make a running instance stand by: it keeps its sets and sockets and counts requests, but answers none.
+
+    keepalived's notify_backup and notify_fault call this (see
+    examples/keepalived/). `run --standby` starts that way.
+
+    Example:
+
+        arpresponder standby -i r0
+    """
+    _set_state(interface, control_socket, "standby")
+
+
+def _set_state(interface: str | None, control_socket: Path | None, command: str) -> None:
+    from .observe import control
+
+    answer = control.query(_instance(interface, control_socket, command), command)
+    typer.echo(f"{answer['state']}{'' if answer['changed'] else ' (it was already)'}")
 
 
 def _print_snapshot(snap: dict, as_json: bool) -> None:

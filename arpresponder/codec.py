@@ -92,6 +92,12 @@ def vlan_tags(frame: bytes) -> tuple[list[int], bytes]:
     return vlans, frame
 
 
+def probe_frame(mac: bytes, ip: int) -> bytes:
+    """An ARP probe for ip (RFC 5227 section 2.1.1): a broadcast request from mac with sender IP 0.0.0.0, which
+    asks whether anyone uses ip without claiming it."""
+    return pack_arp(BROADCAST_MAC, mac, OP_REQUEST, mac, 0, ZERO_MAC, ip)
+
+
 # --- addresses as text ---------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ from .addrset import AddressError, AddressSet
 from .announce import AnnounceSettings
 from .engines import ENGINES
 from .errors import ConfigError, printable, quote
+from .owners import Claim, Policy
 
 
 @dataclass
@@ -95,6 +96,7 @@ class InterfaceEntry:
     engine: str | None = None
     dry_run: bool | None = None
     announce: dict[str, object] = field(default_factory=dict)  # [announce] keys set for this interface
+    owners: dict[str, object] = field(default_factory=dict)  # on_conflict and claim keys set for this interface
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Config:
     user: str | None = None
     tokens: list[Tokens] = field(default_factory=list)  # the top-level set, in the order given
     announce: AnnounceSettings = field(default_factory=AnnounceSettings)
+    owners: dict[str, object] = field(default_factory=dict)  # on_conflict and claim keys (OWNER_KEYS) at the top
 
     def has_tokens(self) -> bool:
         return any(source.tokens for source in self.tokens)
@@ -121,6 +124,21 @@ _TOP_KEYS = {
     "addresses": ((list,), "an array"),
     "address_files": ((list,), "an array"),
     "announce": ((dict,), "a table"),
+    "on_conflict": ((str,), "a string"),
+    "conflict_age": ((int, float), "a number of seconds"),
+    "conflict_table": ((int,), "a number of addresses"),
+    "claim": ((str,), "a string"),
+    "claim_wait": ((int, float), "a number of seconds"),
+    "claim_probes": ((int,), "a number of probes"),
+}
+# What another host using our addresses makes us do (owners.py): key → the words it takes, or its range.
+OWNER_KEYS = {
+    "on_conflict": [str(p) for p in Policy],
+    "conflict_age": limits.CONFLICT_AGE,
+    "conflict_table": limits.CONFLICT_TABLE,
+    "claim": [str(c) for c in Claim],
+    "claim_wait": limits.CLAIM_WAIT,
+    "claim_probes": limits.CLAIM_PROBES,
 }
 _INTERFACE_KEYS = {
     "name": ((str,), "an interface name"),
@@ -130,6 +148,7 @@ _INTERFACE_KEYS = {
     "addresses": ((list,), "an array"),
     "address_files": ((list,), "an array"),
     "announce": ((dict,), "a table"),
+    **{key: _TOP_KEYS[key] for key in OWNER_KEYS},
 }
 _ANNOUNCE_SWITCH = ((bool,), "true or false")
 _ANNOUNCE_LIMITS = {
@@ -177,6 +196,7 @@ def load_config(path: Path) -> Config:
         config.user = data["user"]
     config.tokens = _address_sources(where, path, "", data)
     config.announce = _announce(where, "announce", data.get("announce", {}), AnnounceSettings())
+    config.owners = _owner_keys(where, "", data)
     if "interface" in data and "interfaces" in data:
         raise ConfigError(
             f"{where('interfaces')}: give interface = ... or [[interfaces]] tables, not both: "
@@ -215,7 +235,26 @@ def _interface_entry(where: _Locator, path: Path, i: int, table: object) -> Inte
     announce = table.get("announce", {})
     _announce(where, f"{key}.announce", announce, AnnounceSettings())  # checked now; merged with the top level later
     entry.announce = dict(announce)
+    entry.owners = _owner_keys(where, f"{key}.", table)
     return entry
+
+
+def _owner_keys(where: _Locator, prefix: str, table: dict) -> dict[str, object]:
+    """The on_conflict and claim keys of a table (OWNER_KEYS), checked: words among theirs, numbers in range."""
+    out = {}
+    for key, rule in OWNER_KEYS.items():
+        if key not in table:
+            continue
+        value = table[key]
+        if isinstance(rule, list):
+            if value not in rule:
+                raise ConfigError(f"{where(key)}: {prefix}{key} = {quote(value)}; choose one of: {', '.join(rule)}")
+        else:
+            problem = rule.problem(value)
+            if problem:
+                raise ConfigError(f"{where(key)}: {prefix}{key} = {quote(value)}: {problem}")
+        out[key] = value
+    return out
 
 
 def _check_keys(where: _Locator, prefix: str, table: dict, known: dict) -> None:

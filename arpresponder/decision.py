@@ -63,6 +63,10 @@ class Drop(StrEnum):
     CONFLICT = "conflict"  # sender uses an address in our set: another host claims it
     OTHER_VLAN = "other-vlan"  # 802.1Q-tagged for a VLAN we do not answer on (VLAN ID 0 is answered)
     SUBNET_BROADCAST = "subnet-broadcast"  # target is in the set but is a broadcast address the kernel routes here
+    YIELDED = "yielded"  # target is in the set, but another host uses it now (on_conflict = yield or defend)
+    UNCLAIMED = "unclaimed"  # claim = unowned: nobody is known to use the target, and we have not claimed it yet
+    OWNED = "owned-by-other"  # claim = unowned: another host uses the target
+    STANDBY = "standby"  # this instance stands by (keepalived's backup): it counts requests, answers none
 
 
 # Bytes 12-21 of an ARP request for Ethernet/IPv4: ethertype, htype (1, or 6 as Linux also takes), ptype, hlen,
@@ -156,3 +160,33 @@ def _not_a_plain_request(
     ):
         return Drop.UNSUPPORTED
     return Drop.NOT_REQUEST
+
+
+# A frame whose sender may be another host using an address of ours, by the reason decide() dropped it for: a
+# request (for any target) or an announcement from that address, a reply from it. The responder asks sender_of()
+# of these only: the frames it answers, and those malformed or from us, say nothing about other hosts.
+SENDER_TELLS = frozenset(
+    {Drop.CONFLICT, Drop.GRATUITOUS, Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.BAD_TARGET, Drop.NOT_FOR_US}
+)
+_SENDER = struct.Struct("!12xH6xH6sI")  # ethertype, (htype ptype hlen plen skipped), op, sha, spa
+
+
+def sender_of(frame: bytes) -> tuple[int, bytes] | None:
+    """(sender IP, sender MAC) of an untagged Ethernet/IPv4 ARP request or reply that says its sender uses that IP:
+    not a probe (sender IP 0.0.0.0 claims nothing, RFC 5227), and the MAC one host's. None for anything else."""
+    if len(frame) < ARP_FRAME_LEN or frame[14:20] not in _ETHER_IPV4:
+        return None
+    ethertype, op, sha, spa = _SENDER.unpack_from(frame)
+    if ethertype != ETHERTYPE_ARP or op not in (OP_REQUEST, OP_REPLY) or not spa or sha[0] & 1 or sha == ZERO_MAC:
+        return None
+    return spa, sha
+
+
+def probe_target(frame: bytes) -> int | None:
+    """The target IP of an RFC 5227 probe (a request with sender IP 0.0.0.0), else None."""
+    if len(frame) < ARP_FRAME_LEN or frame[12:22] not in _REQUEST_HEADERS or frame[28:32] != b"\0\0\0\0":
+        return None
+    return int.from_bytes(frame[38:42], "big")
+
+
+_ETHER_IPV4 = tuple(h[2:8] for h in _REQUEST_HEADERS)  # htype (1 or 6), ptype, hlen, plen

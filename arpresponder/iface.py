@@ -114,7 +114,7 @@ def warnings_for(facts: InterfaceFacts, addresses: AddressSet) -> list[str]:
     """Things that work but are probably not what the user wants, each naming its cause and addresses."""
     warnings = []
     if not facts.up:
-        warnings.append(f"{facts.name} is down: nothing will be received until it is up")
+        warnings.append("the interface is down: nothing will be received until it is up")
     warnings += kernel_answers_too(facts, addresses)
     broadcast = broadcast_targets(addresses)
     if broadcast:

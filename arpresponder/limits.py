@@ -69,6 +69,13 @@ ANNOUNCE_RATE = Limit(0.01, 10_000_000, "frames/s")
 # [announce] every and run --announce-every: announcing the set again more than once a second is a flood, not a
 # refresh (keepalived's garp_master_refresh and kube-vip use tens of seconds).
 ANNOUNCE_EVERY = Limit(1, DAY, "seconds")
+# on_conflict's ageing (conflict_age): how long another host's sighting counts; its table's size (conflict_table).
+CONFLICT_AGE = Limit(1, DAY, "seconds")
+CONFLICT_TABLE = Limit(16, 1_000_000, "addresses", integer=True)
+# claim = "unowned": how long to wait for an answer to the probes before claiming (more than 0: probes need a
+# chance to be answered), and how many probes to send in that time (RFC 5227 sends 3; farpd 2).
+CLAIM_WAIT = Limit(0.01, 60, "seconds")
+CLAIM_PROBES = Limit(1, 10, "probes", integer=True)
 # [[interfaces]] vlan: IEEE 802.1Q VLAN IDs (0 means untagged and 4095 is reserved).
 VLAN_ID = Limit(1, 4094, "VLAN IDs", integer=True)
 # run --stats-interval and stats --interval: more often than ten times a second is a busy loop, not a view.

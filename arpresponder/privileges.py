@@ -220,17 +220,17 @@ def drop_to_user(name: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def user_entry(name: str):
-    """The passwd entry of user `name`, if we may become it: PrivilegeError when there is no such user, or we are
-    not root (only root can switch users)."""
+def user_entry(name: str, given: str = "--user"):
+    """The passwd entry of user `name`, if we may become it: PrivilegeError (naming `given`, where the name came
+    from) when there is no such user, or we are not root (only root can switch users)."""
     import pwd
 
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        raise PrivilegeError(f"--user {name}: no such user") from None
+        raise PrivilegeError(f"{given}: no user named {name!r} here (useradd --system {name})") from None
     if os.geteuid() != 0:
-        raise PrivilegeError(f"--user {name}: switching users needs root; start as root, or without --user")
+        raise PrivilegeError(f"{given}: switching to {name} needs root; start as root, or without it")
     return entry
 
 

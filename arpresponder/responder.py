@@ -11,11 +11,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from .addrset import AddressSet
-from .codec import ArpFrame, FrameError, format_ipv4, format_mac, vlan_tags
-from .decision import NOTHING_WITHHELD, Drop, decide
+from .codec import ArpFrame, FrameError, vlan_tags
+from .decision import NOTHING_WITHHELD, SENDER_TELLS, Drop, decide
 from .observe.stats import Stats
 
 log = logging.getLogger("arpresponder")
+
+NOTICED = SENDER_TELLS | {Drop.UNCLAIMED}  # the drops Responder.notice sees
 
 
 class Responder:
@@ -31,9 +33,11 @@ class Responder:
         self.stats = stats
         self.dry_run = dry_run
         self.on_batch = on_batch  # sees each batch and the replies to send (e.g. --pcap); off the hot path if None
-        self.warned_conflict = False
+        # Sees the frames that may tell of another host using an address of ours (SENDER_TELLS), and in claim
+        # mode the requests for addresses not claimed yet, with the reason each was dropped: the owner table's input.
+        self.notice: Callable[[list[tuple[bytes, Drop]]], None] | None = None
         # The batch path (answering.py) may decide this link's frames: False keeps every frame going through
-        # decide() here (a per-address policy that the batch path does not know, e.g. one that learns from frames).
+        # decide() here (a policy whose withheld addresses are not a list: standby, claim mode; service.py).
         self.batch_ok = True
 
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
@@ -44,21 +48,24 @@ class Responder:
 
     def decide_frames(self, frames: list[bytes]) -> tuple[list[bytes], dict[Drop, int]]:
         """decide() for each frame: the replies, in frame order, and the drops by reason. Counts nothing (count()
-        does, once the replies are sent); logs each decision under -v, and warns of the first conflict."""
+        does, once the replies are sent); logs each decision under -v, and hands notice() what it sees."""
         replies: list[bytes] = []
         dropped: dict[Drop, int] = {}  # a dict, not a Counter: no Python-level __init__ before a lone reply leaves
         addresses, mac, withheld, vlan = self.addresses, self.mac, self.withheld, self.vlan
         debug = log.isEnabledFor(logging.DEBUG)
+        noticed: list[tuple[bytes, Drop]] = []
         for frame in frames:
             outcome = decide(frame, addresses, mac, withheld, vlan)
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
                 dropped[outcome] = dropped.get(outcome, 0) + 1
-                if outcome is Drop.CONFLICT and not self.warned_conflict:
-                    self.warn_conflict(frame)
+                if outcome in NOTICED:
+                    noticed.append((frame, outcome))
             if debug:
                 log.debug("%s", describe(frame, outcome))
+        if noticed and self.notice is not None:
+            self.notice(noticed)
         return replies, dropped
 
     def count(self, frames: Sequence[bytes], replies: Sequence[bytes], dropped: Mapping[Drop, int]) -> None:
@@ -73,19 +80,6 @@ class Responder:
         stats.sketch_batch(frames, 4 if self.vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
         if self.on_batch is not None:
             self.on_batch(list(frames), [] if self.dry_run else list(replies))
-
-    def warn_conflict(self, frame: bytes) -> None:
-        """Warn, once a run, that another host uses an address of the set (frame: a request decide() said CONFLICT
-        for); later ones are only counted."""
-        if self.warned_conflict:
-            return
-        self.warned_conflict = True
-        request = ArpFrame.from_bytes(vlan_tags(frame)[1])
-        log.warning(
-            "another host uses %s, an address in our set (it asked from %s); "
-            "we do not answer it, and further cases are counted as 'conflict'",
-            format_ipv4(request.spa), format_mac(request.sha),
-        )  # fmt: skip
 
 
 def describe(frame: bytes, outcome: bytes | Drop) -> str:

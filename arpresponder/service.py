@@ -39,18 +39,20 @@ from dataclasses import dataclass
 from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
 from .answering import Answerer
-from .claim import InterfaceClaim
-from .codec import ZERO_MAC, format_mac
-from .decision import Drop
+from .codec import ZERO_MAC, format_ipv4, format_mac, probe_frame, vlan_tags
+from .decision import Drop, decide, probe_target, sender_of
 from .engines import Engine, InterfaceGone, engine_name, open_engine
 from .engines.bpf import target_spans
 from .engines.linux import check_raw_sockets
 from .errors import ConfigError, EngineError, UserError
 from .iface import broadcast_targets, interface_facts, interface_names, warnings_for
+from .interface_lock import InterfaceLock
+from .keepalived import KeepalivedFifo
 from .links import Change, LinkEvent, LinkState, LinkWatcher
 from .observe.logs import keep_events, setup_logging
 from .observe.stats import ProcessStats, Stats
 from .observe.views import Observers, check_view_options
+from .owners import Actions, Owners, Withheld
 from .privileges import drop_to_user, user_entry
 from .responder import Responder
 from .settings import CommandLine, InterfaceSettings, Settings, load
@@ -105,22 +107,29 @@ class Link:
         self.service = service
         self.engine: Engine | None = None
         self.index: int | None = None  # of the interface the engine is open on
-        self.claim: InterfaceClaim | None = None
+        self.lock: InterfaceLock | None = None  # one instance per interface (interface_lock.py)
         self.stats = Stats(
             interface=settings.label, engine=engine_name(settings.engine), dry_run=settings.dry_run, vlan=settings.vlan
         )
         self.stats.set_loaded(len(plan.addresses))
+        self.withheld = Withheld(plan.withheld)
+        self.withheld.standby = service.standby
+        self.owners = self._owners(settings)
         self.responder = Responder(
-            plan.addresses,
-            ZERO_MAC,
-            self.stats,
-            dry_run=settings.dry_run,
-            on_batch=service.on_batch,
-            withheld=plan.withheld,
-            vlan=settings.vlan,
-        )
+            plan.addresses, ZERO_MAC, self.stats, dry_run=settings.dry_run, on_batch=service.on_batch,
+            withheld=plan.withheld, vlan=settings.vlan,
+        )  # fmt: skip
         self.answerer = Answerer(self.responder)
+        self.responder.notice = self._notice
+        self.stats.owners = lambda: self.owners.snapshot(time.monotonic())
+        self.sync_withheld()
         self.announcer = Announcer(settings.label, settings.announce, self._announce_target, self._count_announced)
+
+    def _owners(self, settings: InterfaceSettings) -> Owners:
+        return Owners(
+            settings.label, self.withheld, settings.on_conflict, settings.conflict_age, settings.conflict_table,
+            settings.claim, settings.claim_wait, settings.claim_probes,
+        )  # fmt: skip
 
     @property
     def key(self) -> tuple[str, int]:
@@ -147,7 +156,7 @@ class Link:
             )
         for warning in host.warnings_for(facts, self.plan.addresses):
             log.warning("%s: %s", self.label, warning)
-        claim = None if self.service.share_interface else InterfaceClaim(self.settings.name, self.settings.vlan)
+        lock = None if self.service.share_interface else InterfaceLock(self.settings.name, self.settings.vlan)
         try:
             engine = host.open_engine(
                 self.settings.engine,
@@ -158,12 +167,13 @@ class Link:
                 sibling_vlans=self.service.sibling_vlans(self),
             )
         except BaseException:
-            if claim is not None:
-                claim.close()
+            if lock is not None:
+                lock.close()
             raise
-        self.engine, self.claim, self.index = engine, claim, state.index
+        self.engine, self.lock, self.index = engine, lock, state.index
         self.responder.mac = facts.mac
         self.stats.opened(engine.name, format_mac(facts.mac), engine.filtered_in_kernel, engine.kernel_filter)
+        log.info("%s: kernel filter: %s", self.label, engine.filter_note)
         self.stats.state = "answering" if state.up else "down"
         self.service.engines_changed()
         if state.up:
@@ -174,13 +184,13 @@ class Link:
         if self.engine is None:
             return
         self.announcer.cancel()
-        engine, claim, self.engine, self.claim, self.index = self.engine, self.claim, None, None, None
+        engine, lock, self.engine, self.lock, self.index = self.engine, self.lock, None, None, None
         self.service.engines_changed()
         try:
             engine.close()
         finally:
-            if claim is not None:
-                claim.close()
+            if lock is not None:
+                lock.close()
         self.stats.state = "waiting"
         if why is not None:
             log.info("%s; waiting for %s to come back", why, self.label)
@@ -216,7 +226,9 @@ class Link:
         except UserError as e:
             log.error("%s: cannot answer there: %s", self.label, e)
         else:
-            log.info("%s: answering %d addresses", self.label, len(self.plan.addresses))
+            n = len(self.plan.addresses)
+            when = "" if state.up else ", once it is up"
+            log.info("%s: answering %d address%s%s", self.label, n, "" if n == 1 else "es", when)
 
     def engine_error(self, error: Exception | None = None) -> None:
         """The engine's socket reported an error (poll, or error from take()): a link down, or the interface gone."""
@@ -230,6 +242,72 @@ class Link:
             if e.errno != errno.ENETDOWN:
                 raise EngineError(f"receiving on {self.label} failed: {e.strerror or e}") from None
             self.stats.state = "down"  # netlink says so too, and logs it
+
+    # --- who else uses our addresses (owners.py) ---
+
+    def _notice(self, noticed: list[tuple[bytes, Drop]]) -> None:
+        """The responder's frames that may tell of other hosts using our addresses (in the loop's thread)."""
+        if self.withheld.standby:
+            return  # the master (keepalived's election) answers for our set: expected, not a conflict
+        now = time.monotonic()
+        addresses, ours = self.plan.addresses, self.plan.entry_macs | {self.responder.mac}
+        for tagged, outcome in noticed:
+            frame = vlan_tags(tagged)[1] if self.settings.vlan else tagged
+            if outcome is Drop.UNCLAIMED:
+                probed = probe_target(frame)
+                if probed is not None:
+                    self._carry_out(self.owners.probed(probed, now))
+                else:
+                    self._carry_out(self.owners.unclaimed(int.from_bytes(frame[38:42], "big"), frame, now))
+                continue
+            sender = sender_of(frame)
+            if sender is not None and sender[1] not in ours and sender[0] in addresses:
+                self._carry_out(self.owners.seen(sender[0], sender[1], now))
+        self.sync_withheld()
+        self.service.tick_due(self.owners.next_due())
+
+    def tick(self, now: float) -> None:
+        """Age the owner table, resume yielded addresses, go on with probes (called by the loop when due)."""
+        self._carry_out(self.owners.tick(now))
+        self.sync_withheld()
+
+    def _carry_out(self, actions: Actions) -> None:
+        if not actions:
+            return
+        for ip, why in actions.announce:
+            self.announce(f"{format_ipv4(ip)} {why}", self._entries([ip]), force=True)
+        for ip in actions.defend:
+            self.announce(f"defending {format_ipv4(ip)}", self._entries([ip]), rounds=1, force=True)
+        if self.engine is not None and not self.settings.dry_run:
+            for ip in actions.probes:
+                with contextlib.suppress(OSError):  # a probe the kernel refused: the claim waits the same
+                    self.engine.send(probe_frame(self.responder.mac, ip))
+                self.stats.probes_sent += 1
+        if actions.answer:
+            self.sync_withheld()
+            self._answer_late(actions.answer)
+
+    def _answer_late(self, requests: list[bytes]) -> None:
+        """Answer requests dropped as unclaimed, now that their target is claimed (counted as late replies)."""
+        r = self.responder
+        replies = [
+            o for o in (decide(f, r.addresses, r.mac, r.withheld, r.vlan) for f in requests) if o.__class__ is bytes
+        ]
+        self.stats.replied_late += len(replies)
+        if replies and self.engine is not None and not self.settings.dry_run:
+            sent = self.engine.send_batch(replies)
+            self.stats.sent += sent
+            self.stats.send_errors += len(replies) - sent
+
+    def _entries(self, ips: list[int]) -> Entries:
+        return Entries([(ip, self.plan.addresses.resolve(ip, None)) for ip in ips if ip in self.plan.addresses])
+
+    def sync_withheld(self) -> None:
+        """Give decide() the plain dict of fixed addresses while nothing else is withheld (the fast path), the
+        policy object when something is; and say whether a batch path may decide without decide()."""
+        w = self.withheld
+        self.responder.withheld = w if (w.standby or w.claimed is not None or w.yielded) else w.fixed
+        self.responder.batch_ok = w.finite
 
     # --- answering ---
 
@@ -252,12 +330,25 @@ class Link:
 
     # --- a reload ---
 
+    @staticmethod
+    def _owner_settings(s: InterfaceSettings) -> tuple:
+        return s.on_conflict, s.conflict_age, s.conflict_table, s.claim, s.claim_wait, s.claim_probes
+
     def apply(self, settings: InterfaceSettings, plan: SetPlan, new: Entries | None) -> None:
         """Answer for a reloaded set from the next batch on; `new`: what to announce (added addresses)."""
+        old = self.settings
         reopen = self.engine is not None and engine_name(settings.engine) != engine_name(self.settings.engine)
+        if plan.addresses is not self.plan.addresses:
+            self.announcer.cancel()  # an announcement under way is of the old set: never announce what was removed
         self.settings, self.plan = settings, plan
         responder = self.responder
-        responder.addresses, responder.withheld, responder.dry_run = plan.addresses, plan.withheld, settings.dry_run
+        responder.addresses, responder.dry_run = plan.addresses, settings.dry_run
+        self.withheld.fixed = dict(plan.withheld)
+        if self._owner_settings(settings) != self._owner_settings(old):
+            self.withheld.yielded.clear()
+            self.withheld.claimed = None
+            self.owners = self._owners(settings)  # a new policy starts from a clean table
+        self.sync_withheld()
         self.stats.dry_run = settings.dry_run
         self.stats.set_loaded(len(plan.addresses))
         self.announcer.reconfigure(settings.announce)
@@ -274,19 +365,22 @@ class Link:
     def refilter(self) -> None:
         """Put the current set (and the parent's VLAN links) into the kernel filter, on the same socket."""
         self.engine.replace_filter(self.plan.spans, self.settings.vlan, self.service.sibling_vlans(self))
+        log.info("%s: kernel filter: %s", self.label, self.engine.filter_note)
         self.stats.filtered_in_kernel = self.engine.filtered_in_kernel
         self.stats.kernel_filter = self.engine.kernel_filter
 
     # --- announcements ---
 
-    def announce(self, why: str, what: Entries | None = None) -> None:
-        if self.settings.announce.enabled and not self.settings.dry_run:
-            self.announcer.request(why, what)
+    def announce(self, why: str, what: Entries | None = None, rounds: int | None = None, force: bool = False) -> None:
+        """Ask the announcer for gratuitous ARP: when announcing is on, or (force) whatever it is (a defence, a
+        resumed address); never in a dry run or in standby."""
+        if (self.settings.announce.enabled or force) and not self.settings.dry_run and not self.withheld.standby:
+            self.announcer.request(why, what, rounds)
 
     def _announce_target(self) -> Target | None:
         """For the announcer thread: where to send, now; None while not answering."""
         engine = self.engine
-        if engine is None or self.stats.state != "answering" or self.settings.dry_run:
+        if engine is None or self.stats.state != "answering" or self.settings.dry_run or self.withheld.standby:
             return None
         return Target(engine.send, self.responder.mac, self.plan.addresses, self.plan.withheld)
 
@@ -326,6 +420,9 @@ class Service:
         self.share_interface = settings.command_line.share_interface
         self.started = time.monotonic()
         self.loaded_at = time.time()
+        cli = settings.command_line
+        self.standby = cli.standby or cli.keepalived_fifo is not None  # everything counted, nothing answered
+        self._next_tick: float | None = None  # when a link's owner table next has something to do
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the interfaces present answer (or wait), before the first batch
         self._wakeup = Wakeup()
@@ -388,13 +485,7 @@ class Service:
                 for link in self._links_named(event.state.name):
                     link.stats.link_events[str(event.change)] += 1
                     link.open(event.state)
-            for link in self.links:
-                if link.engine is None:
-                    log.warning(
-                        "%s does not exist (yet): waiting for it to appear (interfaces here: %s)",
-                        link.settings.name,
-                        ", ".join(self.host.interface_names()),
-                    )
+            self._warn_missing(self.links)
             on_ready()
             self._log_ready()
             self.ready.set()
@@ -449,9 +540,12 @@ class Service:
                 for link in open_links:
                     if link.engine is not None:
                         link.read_kernel_drops()
+            if self._next_tick is not None and now >= self._next_tick:
+                self._tick(now)
             if busy:
                 continue
-            for fd, events in poller.poll(POLL_TIMEOUT * 1000):
+            timeout = POLL_TIMEOUT if self._next_tick is None else min(POLL_TIMEOUT, max(0.0, self._next_tick - now))
+            for fd, events in poller.poll(timeout * 1000):
                 link = by_fd.get(fd)
                 if link is None:
                     self._wakeup.drain()
@@ -465,6 +559,55 @@ class Service:
 
     def engines_changed(self) -> None:
         self._engines_changed = True
+
+    def tick_due(self, when: float | None) -> None:
+        """A link has work to do at `when` (time.monotonic()): the loop wakes by then."""
+        if when is not None and (self._next_tick is None or when < self._next_tick):
+            self._next_tick = when
+
+    def _tick(self, now: float) -> None:
+        self._next_tick = None
+        for link in self.links:
+            link.tick(now)
+            self.tick_due(link.owners.next_due())
+
+    def set_standby(self, standby: bool, origin: str) -> dict:
+        """Stand by (count, answer nothing) or be active (answer, and announce every set, paced). Loop's thread."""
+        if standby == self.standby:
+            return {"state": self.state, "changed": False}
+        self.standby = standby
+        for link in self.links:
+            link.withheld.standby = standby
+            link.sync_withheld()
+            if standby:
+                link.announcer.cancel()
+        log.warning(
+            "%s (%s)", "standing by: counting requests, answering none" if standby else "active: answering", origin
+        )
+        if not standby:
+            for link in self.links:
+                link.owners.clear()  # elected: what the old master was seen using is ours now
+                link.sync_withheld()
+                link.announce("active", force=True)
+        return {"state": self.state, "changed": True}
+
+    def follow_keepalived(self, standby: bool, why: str) -> None:
+        """From the keepalived FIFO's thread: switch between two batches."""
+        self._enqueue(lambda: self.set_standby(standby, why))
+
+    @property
+    def state(self) -> str:
+        return "standby" if self.standby else "active"
+
+    def state_command(self, standby: bool) -> Callable[[], Future]:
+        """The control socket's `standby` or `activate`: done between two batches; its answer once done."""
+
+        def command() -> Future:
+            future: Future = Future()
+            self._enqueue(lambda: future.set_result(self.set_standby(standby, "the control socket")))
+            return future
+
+        return command
 
     def sibling_vlans(self, link: Link) -> tuple[int, ...]:
         """For an untagged link: the VLANs other links answer on, on the same parent (bpf.vlan_prefix)."""
@@ -515,13 +658,16 @@ class Service:
         for key, link in list(by_key.items()):
             if key not in wanted:
                 link.announcer.close()
-                link.close(f"{link.label} is no longer in the config")
+                link.close(None)
+                log.info("%s is no longer in the config: not answering there", link.label)
                 self.links.remove(link)
+        added = []
         for key, s in wanted.items():
             if key in by_key:
                 by_key[key].apply(s, plans[id(s.addresses)], announce.get(key))
             else:
-                self.links.append(Link(s, plans[id(s.addresses)], self))
+                added.append(Link(s, plans[id(s.addresses)], self))
+                self.links.append(added[-1])
         self.settings = settings
         self.loaded_at = time.time()
         for link in self.links:  # the new sets; and VLAN links come and go: the parents' filters step aside for them
@@ -529,9 +675,23 @@ class Service:
                 link.refilter()
         for event in self.watcher.watch([link.settings.name for link in self.links]):
             self._on_link_event(event)
-        summary = {link.label: len(link.plan.addresses) for link in self.links}
-        log.info("reloaded (%s): %s", origin, ", ".join(f"{label} {n} addresses" for label, n in summary.items()))
+        self._warn_missing(added)
+        summary = {
+            link.label: {"addresses": len(link.plan.addresses), "state": link.stats.state} for link in self.links
+        }
+        log.info(
+            "reloaded (%s): %s", origin,
+            ", ".join(f"{label} {s['addresses']} addresses ({s['state']})" for label, s in summary.items()),
+        )  # fmt: skip
         future.set_result({"reloaded": summary})
+
+    def _warn_missing(self, links: list[Link]) -> None:
+        for link in links:
+            if link.engine is None:
+                log.warning(
+                    "%s does not exist (yet): waiting for it to appear (interfaces here: %s)",
+                    link.settings.name, ", ".join(self.host.interface_names()),
+                )  # fmt: skip
 
     def _plans(self, settings: Settings) -> dict[int, SetPlan]:
         """A SetPlan per distinct AddressSet of the settings (interfaces sharing a set share its plan)."""
@@ -575,21 +735,30 @@ def run(cli: CommandLine) -> None:
     for warning in settings.warnings:
         log.warning("%s", warning)
     if settings.user:
-        user_entry(settings.user)  # a user that does not exist is an error now, not once the sockets are open
+        user_entry(settings.user, settings.user_where)  # an error now, not once the sockets are open
     if sys.platform.startswith("linux"):
         check_raw_sockets()  # now, not when an interface we wait for appears
     service = Service(settings)
-    stats = ProcessStats(service.link_stats, events)
+    stats = ProcessStats(service.link_stats, events, state=lambda: service.state)
     service.install_signal_handlers()
     # Closed in reverse: the views after the last count (the final JSON snapshot is the summary's numbers), then the
     # summary. Service.run() itself stops the announcers and closes the engines before it returns.
     with contextlib.ExitStack() as cleanup:
-        commands = {"stats": stats.snapshot, "reload": service.reload_command}
+        commands = {
+            "stats": stats.snapshot,
+            "reload": service.reload_command,
+            "activate": service.state_command(standby=False),
+            "standby": service.state_command(standby=True),
+        }
         observers = Observers.start(stats, service.stopped, views, commands, settings.interfaces[0].name)
         cleanup.callback(lambda: print(stats.summary(), flush=True))
         cleanup.callback(observers.close)
         cleanup.callback(service.stop)
         service.set_on_batch(observers.on_batch)
+        if cli.keepalived_fifo is not None:
+            fifo = KeepalivedFifo(cli.keepalived_fifo, cli.keepalived_instance, service.follow_keepalived)
+            fifo.start()
+            log.info("following keepalived through %s: standing by until it says MASTER", cli.keepalived_fifo)
         if cli.duration is not None:
             timer = threading.Timer(cli.duration, service.stop)
             timer.daemon = True
@@ -597,9 +766,12 @@ def run(cli: CommandLine) -> None:
 
         def ready() -> None:
             if settings.user:
-                entry = user_entry(settings.user)
-                if observers.control_path is not None:  # made as root: it belongs to the user from now on
-                    os.chown(observers.control_path, entry.pw_uid, entry.pw_gid)
+                entry = user_entry(settings.user, settings.user_where)
+                # Made as root, they belong to the user from now on: `stats` connects, the FIFO is reopened after a
+                # keepalived restart.
+                for path in (observers.control_path, cli.keepalived_fifo):
+                    if path is not None:
+                        os.chown(path, entry.pw_uid, entry.pw_gid)
                 drop_to_user(settings.user)
                 log.info("running as %s, with CAP_NET_RAW only", settings.user)
 

@@ -27,6 +27,7 @@ from .announce import AnnounceSettings
 from .config import Config, InterfaceEntry, Tokens, announce_over, build_set, load_config, read_address_file
 from .errors import ConfigError
 from .observe.logs import LogFormat
+from .owners import Claim, Policy
 
 PCAP_MAX = 10_000  # frames --pcap writes unless --pcap-max says otherwise
 
@@ -63,6 +64,14 @@ class CommandLine:
     announce_every: float | None = None
     user: str | None = None
     share_interface: bool = False
+    standby: bool = False  # start standing by (keepalived's backup): `arpresponder activate` answers
+    keepalived_fifo: Path | None = (
+        None  # follow keepalived's vrrp_notify_fifo (keepalived.py); implies standby at start
+    )
+    keepalived_instance: str | None = None  # only this VRRP instance's lines
+    on_conflict: str | None = None
+    claim: str | None = None
+    claim_wait: float | None = None
     duration: float | None = None
     views: ViewSettings = field(default_factory=ViewSettings)
 
@@ -77,6 +86,12 @@ class InterfaceSettings:
     engine: str = "auto"
     dry_run: bool = False
     announce: AnnounceSettings = field(default_factory=AnnounceSettings)
+    on_conflict: Policy = Policy.WARN  # when another host uses an address of the set (owners.py)
+    conflict_age: float = 300.0  # seconds a sighting of another host counts
+    conflict_table: int = 4096  # addresses the owner table holds at most
+    claim: Claim = Claim.ALL  # all, or only addresses nobody uses (probed first)
+    claim_wait: float = 1.0  # seconds the probes have to be answered before claiming
+    claim_probes: int = 2
 
     @property
     def label(self) -> str:
@@ -89,6 +104,7 @@ class Settings:
     interfaces: tuple[InterfaceSettings, ...]
     command_line: CommandLine  # to load them again, the same way, on reload
     user: str | None = None
+    user_where: str = "--user"  # where the user came from, for errors: --user, or the config file
     warnings: tuple[str, ...] = ()  # what the sets say had no effect (excluded entirely, …): logged by the caller
 
     @property
@@ -138,14 +154,18 @@ def _resolve(config: Config, cli: CommandLine, extra: list[Tokens], need_interfa
                 engine=cli.engine or entry.engine or config.engine,
                 dry_run=_first(cli.dry_run, entry.dry_run, config.dry_run),
                 announce=announce_over(announce_over(config.announce, entry.announce), cli_announce),
+                **_owner_settings(config.owners, entry.owners, cli),
             )
         )
-    _check_unique(interfaces)
-    return Settings(tuple(interfaces), cli, user=cli.user or config.user, warnings=tuple(warnings))
+    _check_unique(interfaces, entries)
+    user_where = "--user" if cli.user else f"user = ... in {config.path}"
+    return Settings(tuple(interfaces), cli, user=cli.user or config.user, user_where=user_where,
+                    warnings=tuple(warnings))  # fmt: skip
 
 
 def _chosen_entries(config: Config, cli: CommandLine, need_interface: bool = True) -> list[InterfaceEntry]:
     """The interfaces to answer on: the config's, chosen or replaced by -i."""
+    _given_once(cli.interfaces)
     if not cli.interfaces:
         if config.interfaces:
             return config.interfaces
@@ -165,6 +185,12 @@ def _chosen_entries(config: Config, cli: CommandLine, need_interface: bool = Tru
     return [InterfaceEntry(name, "--interface") for name in cli.interfaces]
 
 
+def _given_once(names: tuple[str, ...]) -> None:
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"--interface {twice[0]} is given twice: give each interface once")
+
+
 def _address_set(sources: list[Tokens], entry: InterfaceEntry) -> AddressSet:
     on = f" on {entry.name}" if entry.name else ""
     if not any(source.tokens for source in sources):
@@ -175,13 +201,24 @@ def _address_set(sources: list[Tokens], entry: InterfaceEntry) -> AddressSet:
     return addresses
 
 
-def _check_unique(interfaces: list[InterfaceSettings]) -> None:
+def _check_unique(interfaces: list[InterfaceSettings], entries: list[InterfaceEntry]) -> None:
     seen = set()
-    for settings in interfaces:
+    for settings, entry in zip(interfaces, entries):
         key = (settings.name, settings.vlan)
         if key in seen:
-            raise ConfigError(f"{settings.label} is named twice: give each interface (and VLAN) once")
+            raise ConfigError(f"{entry.where}: {settings.label} is named twice: give each interface (and VLAN) once")
         seen.add(key)
+
+
+def _owner_settings(top: dict, table: dict, cli: CommandLine) -> dict:
+    """on_conflict and claim settings: the command line over the table over the top level over the defaults."""
+    given = {"on_conflict": cli.on_conflict, "claim": cli.claim, "claim_wait": cli.claim_wait}
+    out = {**top, **table, **{key: value for key, value in given.items() if value is not None}}
+    if "on_conflict" in out:
+        out["on_conflict"] = Policy(out["on_conflict"])
+    if "claim" in out:
+        out["claim"] = Claim(out["claim"])
+    return out
 
 
 def _first(*values):

@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # netsniff-ng (trafgen): the bench's flood generator; farpd: a responder the bench measures against;
 # gcc, libc6-dev: `cc` compiles the bench's userspace floor (bench/floor.c); tmux: the terminal the live panel's
 # test draws in; podman, runc and debootstrap: the container test builds the image on a Debian stand-in base and
-# runs it (runc: crun refuses CI's hybrid cgroups); libcap2-bin: setcap for the capability tests.
+# runs it (runc: crun refuses CI's hybrid cgroups); libcap2-bin: setcap for the capability tests; keepalived: the
+# failover test's VRRP; systemd: systemd-analyze checks the example unit.
 packages="iproute2 iputils-ping iputils-arping arp-scan nmap tcpdump libpcap0.8 netsniff-ng farpd gcc libc6-dev tmux"
-packages="$packages podman runc debootstrap libcap2-bin"
+packages="$packages podman runc debootstrap libcap2-bin keepalived systemd"
 command -v python3 >/dev/null 2>&1 || packages="$packages python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages="$packages python3-venv"
 

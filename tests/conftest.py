@@ -12,7 +12,7 @@ from arpresponder.lab.netns import Lab
 settings.register_profile("arpresponder", deadline=None, print_blob=True)
 settings.load_profile("arpresponder")
 
-WIRE_TOOLS = ("ip", "arping", "arp-scan", "tcpdump", "ping")
+WIRE_TOOLS = ("ip", "arping", "arp-scan", "tcpdump", "ping", "keepalived")
 
 
 def pytest_collection_modifyitems(config, items):

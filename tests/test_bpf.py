@@ -58,8 +58,9 @@ def spans_from(points: list[int]) -> list[tuple[int, int]]:
     return [s for i, s in enumerate(spans) if i == 0 or s[0] > spans[i - 1][1] + 1]
 
 
-def frame_for(tpa: int, op: int = OP_REQUEST) -> bytes:
-    return request(op=op)[:38] + tpa.to_bytes(4, "big") + bytes(18)
+def frame_for(tpa: int, op: int = OP_REQUEST, spa: int = 0xC0000202) -> bytes:
+    frame = request(op=op)
+    return frame[:28] + spa.to_bytes(4, "big") + frame[32:38] + tpa.to_bytes(4, "big") + bytes(18)
 
 
 def in_spans(ip: int, spans: list[tuple[int, int]]) -> bool:
@@ -67,39 +68,47 @@ def in_spans(ip: int, spans: list[tuple[int, int]]) -> bool:
 
 
 @given(st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=60), st.lists(st.integers(0, 2**32 - 1), max_size=20))
-def test_span_filter_accepts_requests_for_the_spans_only(points, probes):
+def test_span_filter_accepts_requests_for_the_spans_and_frames_from_them(points, probes):
     spans = spans_from(points)
     assume(spans)
-    program = bpf.arp_request_filter_for(spans)
+    program = bpf.arp_filter_for(spans)
     edges = [ip for first, last in spans for ip in (first - 1, first, last, last + 1) if 0 <= ip < 2**32]
+    gaps = [0, 2**32 - 1, *(last + 1 for _, last in spans if last < 2**32 - 1)]
+    outside = next((ip for ip in gaps if not in_spans(ip, spans)), None)
+    assume(outside is not None)  # a set of every address has nobody outside it
     for ip in edges + probes:
-        assert (bpf_vm.run(program, frame_for(ip)) != 0) == in_spans(ip, spans), hex(ip)
-        assert bpf_vm.run(program, frame_for(ip, op=OP_REPLY)) == 0
+        # A request for ip from a sender outside the set: accepted iff ip is in the set.
+        assert (bpf_vm.run(program, frame_for(ip, spa=outside)) != 0) == in_spans(ip, spans), hex(ip)
+        # Anything from ip (a reply, a request for an outside target): accepted iff ip is in the set.
+        assert (bpf_vm.run(program, frame_for(outside, op=OP_REPLY, spa=ip)) != 0) == in_spans(ip, spans), hex(ip)
+        assert (bpf_vm.run(program, frame_for(outside, spa=ip)) != 0) == in_spans(ip, spans), hex(ip)
+        assert bpf_vm.run(program, frame_for(ip, op=OP_REPLY, spa=outside)) == 0  # a reply to ip says nothing
 
 
 @given(st.binary(max_size=64))
-def test_span_filter_rejects_what_the_plain_filter_rejects_and_anything_short(frame):
-    program = bpf.arp_request_filter_for([(0, 2**32 - 1)])  # every target: only the other checks remain
-    assert (bpf_vm.run(program, frame) != 0) == (is_arp_request(frame) and len(frame) >= 42)
+def test_span_filter_takes_every_arp_frame_that_holds_a_sender_when_the_set_is_everything(frame):
+    program = bpf.arp_filter_for([(0, 2**32 - 1)])  # every address: only the ethertype and the length remain
+    assert (bpf_vm.run(program, frame) != 0) == (len(frame) >= 32 and frame[12:14] == b"\x08\x06")
 
 
 def test_span_filter_with_the_most_spans_that_fit_uses_long_jumps_correctly():
     spans = [(8 + i * 8, 8 + i * 8 + 2) for i in range(bpf.MAX_FILTER_SPANS - 1)]
-    program = bpf.arp_request_filter_for(spans)
+    program = bpf.arp_filter_for(spans)
     assert len(program) <= bpf.BPF_MAXINSNS
     assert any(
         i.code == bpf.BPF_JMP | bpf.BPF_JA and i.k > bpf.MAX_JUMP for i in program
     )  # the far jumps are exercised
     for first, last in spans:
         for ip in (first - 1, first, first + 1, last, last + 1):
-            assert (bpf_vm.run(program, frame_for(ip)) != 0) == in_spans(ip, spans), ip
+            assert (bpf_vm.run(program, frame_for(ip, spa=2**32 - 1)) != 0) == in_spans(ip, spans), ip
+            assert (bpf_vm.run(program, frame_for(2**32 - 1, op=OP_REPLY, spa=ip)) != 0) == in_spans(ip, spans), ip
 
 
 def test_max_filter_spans_is_exactly_what_fits():
     spans = [(i * 8, i * 8 + 2) for i in range(bpf.MAX_FILTER_SPANS + 1)]
-    assert len(bpf.arp_request_filter_for(spans[:-1])) <= bpf.BPF_MAXINSNS
+    assert len(bpf.arp_filter_for(spans[:-1])) <= bpf.BPF_MAXINSNS
     with pytest.raises(bpf.ProgramTooLarge):
-        bpf.arp_request_filter_for(spans)
+        bpf.arp_filter_for(spans)
 
 
 def test_target_spans_merge_neighbours_and_give_up_past_the_limit():
@@ -167,7 +176,7 @@ def test_kernel_runs_the_largest_span_filter_on_the_wire(lab):
     base = int.from_bytes(socket.inet_aton("198.51.100.0"), "big")
     spans = [(base + 4 * i, base + 4 * i + 1) for i in range(64)]  # 198.51.100.0-1, .4-5, …
     spans += [(0x0B000000 + 8 * i, 0x0B000000 + 8 * i + 2) for i in range(bpf.MAX_FILTER_SPANS - 1 - len(spans))]
-    program = bpf.arp_request_filter_for(sorted(spans))
+    program = bpf.arp_filter_for(sorted(spans))
     assert len(program) > 4000
     stream = [request(tpa=f"198.51.100.{n}") for n in range(12)]
     stream.append(request(tpa="198.51.100.4")[:41])  # in the set, but too short to be sure

@@ -31,6 +31,7 @@ class FakeEngine:
     name = "fake"
     filtered_in_kernel = frozenset()
     kernel_filter = "every frame (fake)"
+    filter_note = "none: a fake engine"
 
     def __init__(self, interface: str, **options):
         self.interface = interface
@@ -220,7 +221,7 @@ def test_a_reload_swaps_the_set_between_two_batches_and_a_bad_one_changes_nothin
     with running(CommandLine(config=config), host) as service:
         engine, link = host.engines[0], service.links[0]
         config.write_text('interface = "r0"\naddresses = ["198.51.100.11"]\n')
-        assert service.request_reload("test").result(5) == {"reloaded": {"r0": 1}}
+        assert service.request_reload("test").result(5) == {"reloaded": {"r0": {"addresses": 1, "state": "answering"}}}
         engine.deliver([request(tpa="198.51.100.10"), request(tpa="198.51.100.11", spa="192.0.2.9")])
         until(lambda: link.stats.received == 2)
         assert [ArpFrame.from_bytes(f).spa for f in engine.sent] == [0xC6336400 + 11]
@@ -239,7 +240,7 @@ def test_a_reload_adds_and_removes_interfaces(tmp_path: Path):
     host = FakeHost(present=("r0", "r1"))
     with running(CommandLine(config=config), host) as service:
         config.write_text('interface = "r1"\naddresses = ["198.51.100.10"]\n')
-        assert service.request_reload("test").result(5) == {"reloaded": {"r1": 1}}
+        assert service.request_reload("test").result(5) == {"reloaded": {"r1": {"addresses": 1, "state": "answering"}}}
         assert [link.label for link in service.links] == ["r1"]
         assert host.engines[0].closed and host.engines[1].interface == "r1"
         host.engines[1].deliver([request()])

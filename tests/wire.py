@@ -90,9 +90,9 @@ class PeerPort:
         self.sock.close()
 
 
-def arp_scan(lab: Lab, target: str) -> list[tuple[str, str]]:
-    """arp-scan from the peer: (ip, mac) for every answer line, duplicates included."""
-    out = lab.run(lab.peer_ns, "arp-scan", "--plain", "--retry=2", "-I", PEER_IF, target, timeout=60).stdout
+def arp_scan(lab: Lab, target: str, ns: str | None = None, iface: str = PEER_IF) -> list[tuple[str, str]]:
+    """arp-scan from the peer (or ns, on iface): (ip, mac) for every answer line, duplicates included."""
+    out = lab.run(ns or lab.peer_ns, "arp-scan", "--plain", "--retry=2", "-I", iface, target, timeout=60).stdout
     return [(line.split("\t")[0], line.split("\t")[1].lower()) for line in out.splitlines() if "\t" in line]
 
 
@@ -104,3 +104,36 @@ def kernel_resolves(lab: Lab, ips: list[str]) -> dict[str, str | None]:
 def arpresponder_in(lab: Lab, ns: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """`arpresponder ARGS` run inside a lab namespace, as another shell would; never raises on failure."""
     return lab.run(ns, sys.executable, "-m", "arpresponder", *args, check=False, timeout=timeout)
+
+
+class Switch:
+    """The lab's peer namespace made a switch: a bridge br0 with p0 (to r0) on it, and hosts hung on it.
+
+    Each host is a namespace of the lab's (NAME-pN, removed with it) with one interface on the bridge:
+    `host(n, ifname, mac, ip)` returns its namespace. Addresses are documentation ones (RFC 5737); 198.51.100.0/24
+    is on-link for every host, as for the lab's peer.
+    """
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        ns = lab.peer_ns
+        lab.run(ns, "ip", "link", "add", "br0", "type", "bridge")
+        lab.run(ns, "ip", "link", "set", "br0", "up")
+        lab.run(ns, "ip", "address", "flush", "dev", PEER_IF)
+        lab.run(ns, "ip", "link", "set", PEER_IF, "master", "br0")
+
+    def host(self, n: int, ifname: str, mac: str, ip: str) -> str:
+        ns = f"{self.lab.name}-p{n}"
+        lab = self.lab
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=30)
+        for key in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
+            lab.sysctl(ns, key, "1")
+        lab.run(ns, "ip", "link", "set", "lo", "up")
+        lab.run(ns, "ip", "link", "add", ifname, "address", mac, "type", "veth", "peer", "name", f"s{n}", "netns",
+                lab.peer_ns)  # fmt: skip
+        lab.run(lab.peer_ns, "ip", "link", "set", f"s{n}", "master", "br0")
+        lab.run(lab.peer_ns, "ip", "link", "set", f"s{n}", "up")
+        lab.run(ns, "ip", "address", "add", f"{ip}/24", "dev", ifname)
+        lab.run(ns, "ip", "link", "set", ifname, "up")
+        lab.run(ns, "ip", "route", "add", "198.51.100.0/24", "dev", ifname)
+        return ns

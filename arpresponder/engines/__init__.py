@@ -24,6 +24,7 @@ class Engine(Protocol):
     ifindex: int  # of the interface when the engine opened: a new interface of the same name has another
     filtered_in_kernel: frozenset[Drop]  # drop classes the kernel filters out before we see them: never counted
     kernel_filter: str  # what the kernel filter lets through, in words: every count covers only that
+    filter_note: str  # how that filter was built (its size, or why it fell back), for the log
 
     def fileno(self) -> int:
         """A file descriptor to poll: readable when frames wait, in error (POLLERR) when check() has one to raise."""

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ..addrset import AddressSet
-from ..codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_TPA, OP_REQUEST
+from ..codec import ETHERTYPE_ARP, OFFSET_ETHERTYPE, OFFSET_OP, OFFSET_SPA, OFFSET_TPA, OP_REQUEST
 
 # Opcode parts, from <linux/bpf_common.h>.
 BPF_LD, BPF_ALU, BPF_JMP, BPF_RET = 0x00, 0x04, 0x05, 0x06
@@ -110,43 +110,61 @@ class ProgramTooLarge(ValueError):
     """The set has too many separate ranges for one classic BPF program."""
 
 
-def arp_request_filter_for(spans: list[tuple[int, int]]) -> list[Instruction]:
-    """Accept ARP requests whose target IP lies in one of spans (sorted, disjoint, not adjacent); reject the rest.
+def arp_filter_for(spans: list[tuple[int, int]]) -> list[Instruction]:
+    """Accept ARP requests whose target IP lies in one of spans (sorted, disjoint, not adjacent), and any ARP frame
+    (a reply, an announcement) whose sender IP does; reject the rest.
 
-    Out-of-set requests, the bulk of a flood or of a busy LAN, then cost no
-    system call at all. The spans are searched as a binary tree of unsigned
-    comparisons, so a frame meets about log2(len(spans)) of them. Frames
-    too short to hold the target IP are rejected by the load itself.
-    Raises ProgramTooLarge beyond BPF_MAXINSNS; the caller falls back to
-    arp_request_filter() and the lookup in userspace.
+    The first are what we answer; the second tell who else uses an address
+    of ours (owners.py). Out-of-set requests, the bulk of a flood or of a busy
+    LAN, cost no system call at all. The spans are searched as binary trees of
+    unsigned comparisons, one on the sender IP and one on the target IP, so a
+    frame meets about 2·log2(len(spans)) of them. Frames too short to hold an
+    IP address are rejected by its load. Raises ProgramTooLarge beyond
+    BPF_MAXINSNS; the caller falls back to arp_all_filter() and the lookup in
+    userspace.
     """
     if not spans:
         raise ValueError("no spans to filter for")
-    starts = [first for first, _ in spans]
-    program = [
-        load_half(OFFSET_ETHERTYPE),
-        jump_if_equal(ETHERTYPE_ARP, 0, 3),
+    sender = [load_word(OFFSET_SPA), *_in_spans(spans, miss=_NEXT)]
+    target = [
         load_half(OFFSET_OP),
-        jump_if_equal(OP_REQUEST, 0, 1),
-        jump(1),
+        jump_if_equal(OP_REQUEST, 1, 0),
         ret(REJECT),
         load_word(OFFSET_TPA),
-        jump_if_at_least(starts[0], 1, 0),  # below the first span
-        ret(REJECT),
-        *_span_tree(spans, starts, 0, len(spans)),
+        *_in_spans(spans, miss=ret(REJECT)),
     ]
+    program = [load_half(OFFSET_ETHERTYPE), jump_if_equal(ETHERTYPE_ARP, 1, 0), ret(REJECT), *sender, *target]
+    # A sender IP outside the spans goes on to the target's checks: each miss in that tree jumps there.
+    next_at = 3 + len(sender)
+    program = [jump(next_at - i - 1) if insn is _NEXT else insn for i, insn in enumerate(program)]
     if len(program) > BPF_MAXINSNS:
         raise ProgramTooLarge(f"{len(spans)} ranges need {len(program)} instructions; the kernel takes {BPF_MAXINSNS}")
     return program
 
 
-# The most spans a program holds: 9 instructions of checks, then about 4 a span (3 a leaf, 1 a branch) plus a
-# long jump where a branch skips more than 255. tests/test_bpf.py checks that this many fit and one more does not.
-MAX_FILTER_SPANS = 1020
+def arp_all_filter() -> list[Instruction]:
+    """Accept every Ethernet frame carrying ARP (requests, replies, announcements): for sets too large to filter
+    for, so that the decision still sees requests and what other hosts say of our addresses."""
+    return [load_half(OFFSET_ETHERTYPE), jump_if_equal(ETHERTYPE_ARP, 0, 1), ret(ACCEPT_WHOLE_FRAME), ret(REJECT)]
+
+
+_NEXT = Instruction(-1, 0, 0, 0)  # a placeholder arp_filter_for turns into a jump past the sender's checks
+
+
+def _in_spans(spans: list[tuple[int, int]], miss: Instruction) -> list[Instruction]:
+    """Code entered with A = an IP address: ret ACCEPT if A is in one of spans, else `miss` (one instruction)."""
+    starts = [first for first, _ in spans]
+    return [jump_if_at_least(starts[0], 1, 0), miss, *_span_tree(spans, starts, 0, len(spans), miss)]
+
+
+# The most spans a program holds: 9 instructions of checks, then two trees of about 4 a span (3 a leaf, 1 a
+# branch), plus a long jump where a branch skips more than 255. tests/test_bpf.py checks that this many fit and one
+# more does not.
+MAX_FILTER_SPANS = 510
 # Sets with more entries than this are not even sorted to see whether they merge into few enough spans: that
 # costs a noticeable part of loading a 1M-entry set, and would only pay for a set of, say, a /14 listed address by
 # address. Such sets are filtered in userspace: correct, at some CPU under an out-of-set flood.
-MAX_ENTRIES_TO_MERGE = 256 * MAX_FILTER_SPANS
+MAX_ENTRIES_TO_MERGE = 512 * MAX_FILTER_SPANS
 
 
 def target_spans(addresses: AddressSet, limit: int = MAX_FILTER_SPANS) -> list[tuple[int, int]] | None:
@@ -157,12 +175,14 @@ def target_spans(addresses: AddressSet, limit: int = MAX_FILTER_SPANS) -> list[t
     return spans if len(spans) <= limit else None
 
 
-def _span_tree(spans: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> list[Instruction]:
-    """Code for spans[lo:hi], entered with A >= starts[lo]: accept iff A is in one of them."""
+def _span_tree(
+    spans: list[tuple[int, int]], starts: list[int], lo: int, hi: int, miss: Instruction
+) -> list[Instruction]:
+    """Code for spans[lo:hi], entered with A >= starts[lo]: ret ACCEPT if A is in one of them, else `miss`."""
     if hi - lo == 1:
-        return [jump_if_greater(spans[lo][1], 1, 0), ret(ACCEPT_WHOLE_FRAME), ret(REJECT)]
+        return [jump_if_greater(spans[lo][1], 1, 0), ret(ACCEPT_WHOLE_FRAME), miss]
     mid = (lo + hi) // 2
-    below, above = _span_tree(spans, starts, lo, mid), _span_tree(spans, starts, mid, hi)
+    below, above = _span_tree(spans, starts, lo, mid, miss), _span_tree(spans, starts, mid, hi, miss)
     if len(below) <= MAX_JUMP:
         return [jump_if_at_least(starts[mid], len(below), 0), *below, *above]
     return [jump_if_at_least(starts[mid], 0, 1), jump(len(below)), *below, *above]

@@ -1,8 +1,8 @@
 """The Linux engine: AF_PACKET sockets with memory-mapped rings and a kernel-side BPF filter.
 
 The filter means only ARP requests wake us, and when the set is small
-enough to compile into it (bpf.arp_request_filter_for), only requests for
-our addresses: an out-of-set flood costs no system call. Received frames
+enough to compile into it (bpf.arp_filter_for), only requests for
+our addresses, and what other hosts say from our addresses: an out-of-set flood costs no system call. Received frames
 are read straight out of the RX ring, a batch at a time; replies go out
 through a TX ring, one send() per batch. The receiving socket ignores
 frames we send ourselves (PACKET_IGNORE_OUTGOING) and reports the kernel's
@@ -45,45 +45,41 @@ SEND_BUFFER = 4 << 20  # bytes of frames in flight before the kernel makes send(
 MAX_BATCH = 256  # frames handled per wake-up before we look at the stop flag again
 
 # What an engine's kernel filter lets through (Stats.kernel_filter): every count covers only these frames.
-ALL_REQUESTS = "ARP requests"
-REQUESTS_FOR_THE_SET = "ARP requests for the set's targets"
+EVERY_ARP_FRAME = "every ARP frame"
+FOR_THE_SET = "ARP requests for the set's targets, and ARP frames from the set's addresses"
 
 
 def receive_filter(
     target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans: tuple[int, ...] = ()
-) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
-    """The BPF program for the set's spans if it fits, else for all requests; what it keeps from us; what it passes.
+) -> tuple[list[bpf.Instruction], frozenset[Drop], str, str]:
+    """The BPF program for the set's spans if it fits, else for every ARP frame; what it keeps from us (no drop
+    class entirely: frames from the set's addresses pass whatever they are); what it passes, in words; and a note
+    on how it was built, for the log.
 
     vlan, sibling_vlans: which VLAN's frames this socket takes (bpf.vlan_prefix).
     """
-    program, filtered, passes = _arp_filter(target_spans)
+    program, passes, note = _arp_filter(target_spans)
     prefix = bpf.vlan_prefix(vlan, sibling_vlans)
     if vlan:
-        passes += f" tagged for VLAN {vlan}"
-    return prefix + program, filtered, passes
+        passes += f", tagged for VLAN {vlan}"
+    return prefix + program, frozenset(), passes, note
 
 
-def _arp_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], frozenset[Drop], str]:
+def _arp_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], str, str]:
     if target_spans:
         try:
-            program = bpf.arp_request_filter_for(target_spans)
-            log.info(
-                "kernel filter: ARP requests for the set's %d range(s), %d instructions",
-                len(target_spans),
-                len(program),
-            )
-            # Refused targets are never in a set; a frame too short to hold the target IP fails the filter's load of it.
-            # Whatever else is wrong with a request for an out-of-set target, we never see it: other counts cover
-            # requests for the set's targets only.
-            filtered = frozenset({Drop.NOT_REQUEST, Drop.NOT_IN_SET, Drop.BAD_TARGET, Drop.TRUNCATED})
-            return program, filtered, REQUESTS_FOR_THE_SET
+            program = bpf.arp_filter_for(target_spans)
+            return program, FOR_THE_SET, f"the set's {len(target_spans)} range(s), {len(program)} instructions"
         except bpf.ProgramTooLarge as e:
-            log.info("kernel filter: all ARP requests (%s); out-of-set requests are dropped in userspace", e)
-    elif target_spans is None:
-        log.info("kernel filter: all ARP requests (the set has more than %d ranges, or more than %d entries, which "
-                 "are not merged to find out); out-of-set requests are dropped in userspace",
-                 bpf.MAX_FILTER_SPANS, bpf.MAX_ENTRIES_TO_MERGE)  # fmt: skip
-    return bpf.arp_request_filter(), frozenset({Drop.NOT_REQUEST}), ALL_REQUESTS
+            return bpf.arp_all_filter(), EVERY_ARP_FRAME, f"every ARP frame ({e}); the rest is sorted in userspace"
+    return (
+        bpf.arp_all_filter(),
+        EVERY_ARP_FRAME,
+        (
+            f"every ARP frame (the set has more than {bpf.MAX_FILTER_SPANS} ranges, or more than "
+            f"{bpf.MAX_ENTRIES_TO_MERGE} entries, which are not merged to find out); the rest is sorted in userspace"
+        ),
+    )
 
 
 class PacketEngine:
@@ -109,6 +105,7 @@ class PacketEngine:
         self.ifindex = interface_index(interface)
         self.filtered_in_kernel: frozenset[Drop] = frozenset()
         self.kernel_filter = "nothing (not receiving)"
+        self.filter_note = ""  # how the kernel filter was built, for the log
         self.rx_sock = self.rx = self.tx = None
         self._tx_lock = threading.Lock()
         self.tx_sock = open_packet_socket(interface, None)
@@ -116,7 +113,9 @@ class PacketEngine:
             force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
-                program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans, vlan, sibling_vlans)
+                program, self.filtered_in_kernel, self.kernel_filter, self.filter_note = receive_filter(
+                    target_spans, vlan, sibling_vlans
+                )
                 self.rx_sock = open_packet_socket(interface, program)
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
@@ -160,7 +159,9 @@ class PacketEngine:
 
         The socket is never left unfiltered, and frames already in the ring stay there. OSError if refused.
         """
-        program, self.filtered_in_kernel, self.kernel_filter = receive_filter(target_spans, vlan, sibling_vlans)
+        program, self.filtered_in_kernel, self.kernel_filter, self.filter_note = receive_filter(
+            target_spans, vlan, sibling_vlans
+        )
         bpf.attach(self.rx_sock, program)
 
     def accept_unicast_macs(self, macs: Iterable[bytes]) -> None:

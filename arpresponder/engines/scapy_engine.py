@@ -25,19 +25,20 @@ from .linux import (
     packet_socket_drops,
     receive_error,
 )
-from .packet import ALL_REQUESTS, MAX_BATCH
+from .packet import EVERY_ARP_FRAME, MAX_BATCH
 
 log = logging.getLogger("arpresponder")
 
 RECEIVE_BUFFER = 8 << 20  # each queued frame costs ~1 KiB of buffer: room for a few thousand
 
-BPF_FILTER = "arp and arp[6:2] = 1"  # ARP requests only, like the packet engine's own program
+BPF_FILTER = "arp"  # every ARP frame: requests to answer, and what other hosts say (owners.py)
 
 
 class ScapyEngine:
     name = "scapy"
-    filtered_in_kernel = frozenset({Drop.NOT_REQUEST})  # BPF_FILTER passes requests only
-    kernel_filter = ALL_REQUESTS
+    filtered_in_kernel: frozenset[Drop] = frozenset()  # BPF_FILTER passes every ARP frame
+    kernel_filter = EVERY_ARP_FRAME
+    filter_note = "every ARP frame (libpcap's `arp`)"
 
     def __init__(self, interface: str, receive: bool = True, unicast_macs: Iterable[bytes] = ()):
         try:

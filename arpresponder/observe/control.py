@@ -68,7 +68,7 @@ def default_path(interface: str) -> Path:
     return default_dir() / f"{interface}.sock"
 
 
-def find_socket(interface: str | None) -> Path:
+def find_socket(interface: str | None, command: str = "stats") -> Path:
     """The socket `stats` (or `reload`) should ask: the instance answering on interface, or the only one there is.
 
     An instance's socket is named after its first interface; for another of
@@ -92,7 +92,7 @@ def find_socket(interface: str | None) -> Path:
         where = "this network namespace" if directory == RUN_DIR else f"namespace {directory.name}"
         raise ControlError(
             f"no running arpresponder found in {where} (no control socket in {directory}); give --interface or "
-            "--control-socket, or ask inside the instance's namespace (ip netns exec NETNS arpresponder stats)"
+            f"--control-socket, or ask inside the instance's namespace (ip netns exec NETNS arpresponder {command})"
         )
     raise ControlError(
         f"several instances run here ({', '.join(p.stem for p in found)}): give --interface or --control-socket"

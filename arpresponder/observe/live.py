@@ -23,7 +23,25 @@ FILTERED = "filtered in kernel"
 
 
 def render(snap: dict) -> RenderableType:
-    return Group(_title(snap), Text(""), _interfaces(snap), Text(""), _body(snap), Text(""), _events(snap))
+    conflict = _conflicts(snap)
+    rows = IFACE_ROWS - 1 if conflict else IFACE_ROWS
+    parts = [_title(snap), Text(""), _interfaces(snap, rows), *([conflict] if conflict else [])]
+    return Group(*parts, Text(""), _body(snap), Text(""), _events(snap))
+
+
+def _conflicts(snap: dict) -> Text | None:
+    """One line: the most recent other host seen using an address of ours, and how many addresses that is in all.
+    (It takes the place of the third interface row: the panel stays within 24 lines.)"""
+    seen = [(c, link["interface"]) for link in snap["interfaces"].values() for c in link.get("conflicts", ())]
+    if not seen:
+        return None
+    latest, label = min(seen, key=lambda cl: cl[0]["seen_s_ago"])
+    state = "yielded" if latest["yielded"] else "still answered"
+    more = f"; {len(seen) - 1} more" if len(seen) > 1 else ""
+    return Text(
+        f"conflict: {latest['ip']} is at {latest['mac']} too ({label}, {latest['seen_s_ago']:g} s ago, {state}){more}",
+        style="bold yellow", no_wrap=True, overflow="ellipsis",
+    )  # fmt: skip
 
 
 def _title(snap: dict) -> Text:
@@ -32,17 +50,20 @@ def _title(snap: dict) -> Text:
     links = snap["interfaces"].values()
     dry = "  DRY RUN" if any(link["dry_run"] for link in links) else ""
     count = f"{len(links)} interface{'' if len(links) == 1 else 's'}"
-    return Text.assemble(("arpresponder", "bold"), f"  pid {snap['pid']}  up {up}  {count}", (dry, "bold red"))
+    standby = "  STANDBY" if snap.get("state") == "standby" else ""
+    return Text.assemble(
+        ("arpresponder", "bold"), f"  pid {snap['pid']}  up {up}  {count}", (dry, "bold red"), (standby, "bold yellow")
+    )
 
 
-def _interfaces(snap: dict) -> Table:
+def _interfaces(snap: dict, rows: int = IFACE_ROWS) -> Table:
     table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False, header_style="bold")
     for heading, justify, width in (("interface", "left", 12), ("state", "left", 9), ("mac", "left", 17),
                                     ("engine", "left", 6), ("set", "right", 7), ("received", "right", 9),
                                     ("replied", "right", 9)):  # fmt: skip
         table.add_column(heading, justify=justify, min_width=width, no_wrap=True, overflow="ellipsis")
     links = list(snap["interfaces"].values())
-    shown = links if len(links) <= IFACE_ROWS else links[: IFACE_ROWS - 1]
+    shown = links if len(links) <= rows else links[: rows - 1]
     for link in shown:
         table.add_row(link["interface"], link["state"], link["mac"] or "-", link["engine"], str(link["addresses"]),
                       str(link["received"]), str(link["replied"]))  # fmt: skip

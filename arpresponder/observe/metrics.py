@@ -95,6 +95,14 @@ class StatsCollector:
                                      labels=["interface", "event"])  # fmt: skip
         kernel = CounterMetricFamily("arpresponder_kernel_drops", "Frames the kernel dropped for lack of buffer.",
                                      labels=["interface"])  # fmt: skip
+        outcomes = CounterMetricFamily(
+            "arpresponder_conflict_outcomes", "What another host using our addresses led to (seen, warned, yielded, "
+            "defended, resumed; claim mode: probed, claimed, released, …).", labels=["interface", "outcome"],
+        )  # fmt: skip
+        conflicts = GaugeMetricFamily("arpresponder_conflicts", "Addresses of the set other hosts are seen using now.",
+                                      labels=["interface"])  # fmt: skip
+        claimed = GaugeMetricFamily("arpresponder_claimed_addresses", "claim = unowned: addresses claimed so far.",
+                                    labels=["interface"])  # fmt: skip
         for link in links:
             for reason, n in link["dropped"].items():
                 dropped.add_metric([link["interface"], reason], n)
@@ -104,7 +112,14 @@ class StatsCollector:
                 events.add_metric([link["interface"], event], n)
             if link["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
                 kernel.add_metric([link["interface"]], link["kernel_drops"])
-        yield from (dropped, filtered, events, kernel)
+            for outcome, n in link.get("conflict_outcomes", {}).items():
+                outcomes.add_metric([link["interface"], outcome], n)
+            conflicts.add_metric([link["interface"]], link.get("conflicts_known", 0))
+            if link.get("claims"):
+                claimed.add_metric([link["interface"]], link["claims"]["claimed"])
+        yield from (dropped, filtered, events, kernel, outcomes, conflicts, claimed)
+        yield GaugeMetricFamily("arpresponder_standby", "1 while standing by (keepalived's backup), 0 while active.",
+                                value=1 if snap.get("state") == "standby" else 0)  # fmt: skip
         for view, unit in VIEW_DROPS.items():  # e.g. arpresponder_pcap_dropped_frames_total
             doc = f"{unit.capitalize()} the {view} view gave up rather than wait (see the README)."
             yield CounterMetricFamily(f"arpresponder_{view}_dropped_{unit}", doc, value=snap[f"{view}_dropped"])

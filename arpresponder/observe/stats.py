@@ -59,6 +59,9 @@ class Stats:
     addresses: int = 0  # in the set answered for
     loaded_at: float = 0.0  # when that set was loaded (time.time(): a start or a reload)
     link_events: Counter[str] = field(default_factory=Counter)  # links.Change value → times seen
+    probes_sent: int = 0  # ARP probes sent to find out whether anyone uses an address (claim = unowned)
+    replied_late: int = 0  # requests dropped as unclaimed, answered once their address was claimed
+    owners: Callable[[], dict] | None = None  # the owner table's part of the snapshot (owners.Owners.snapshot)
     top_targets: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     top_senders: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     _batches: int = 0  # large batches sketched, to move the sample's start
@@ -143,6 +146,9 @@ class Stats:
             "rates": self.rates(),
             "top_targets": _top(self.top_targets),
             "top_senders": _top(self.top_senders),
+            "probes_sent": self.probes_sent,
+            "replied_late": self.replied_late,
+            **(self.owners() if self.owners is not None else {}),
         }
 
 
@@ -155,6 +161,7 @@ class ProcessStats:
     events: deque[dict] = field(default_factory=lambda: deque(maxlen=5))  # notable log records, newest last
     view_drops: dict[str, Tally] = field(default_factory=dict)  # view (a VIEW_DROPS key) → what it gave up
     started: float = field(default_factory=time.monotonic)
+    state: Callable[[], str] = lambda: "active"  # active, or standby (keepalived's backup)
 
     @property
     def uptime(self) -> float:
@@ -180,6 +187,7 @@ class ProcessStats:
         filtered = set.intersection(*(set(s["filtered_in_kernel"]) for s in interfaces)) if interfaces else set()
         return {
             "pid": os.getpid(),
+            "state": self.state(),
             "uptime_s": round(self.uptime, 3),
             **{key: sum(snap[key] for snap in interfaces) for key in COUNTERS},
             "dropped": {reason: dropped[reason] for reason in _reasons(interfaces)},
@@ -223,6 +231,14 @@ def _summary(snap: InterfaceSnapshot | Snapshot, head: str) -> str:
     rows.append(("kernel drops", "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]))
     if snap["announced"]:
         rows.append(("gratuitous ARP frames sent", snap["announced"]))
+    if snap.get("probes_sent"):
+        rows.append(("ARP probes sent (claim = unowned)", snap["probes_sent"]))
+    if snap.get("replied_late"):
+        rows.append(("replies once claimed", snap["replied_late"]))
+    outcomes = snap.get("conflict_outcomes") or {}
+    if outcomes:
+        rows.append((f"other hosts on our addresses ({snap.get('on_conflict')})", outcomes.get("seen", 0)))
+        rows += [(f"  {outcome}", n) for outcome, n in sorted(outcomes.items()) if outcome != "seen"]
     width = max(len(label) for label, _ in rows)
     lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
     if snap.get("kernel_filter"):

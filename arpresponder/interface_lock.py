@@ -1,13 +1,13 @@
 """One instance per interface: a second one on the same link would answer every request again.
 
-An instance claims its interface by binding an abstract Unix socket named
+An instance locks its interface by binding an abstract Unix socket named
 after it (`@arpresponder/interface/r0`; a VLAN answered on its parent,
 `@arpresponder/interface/r0/vlan/100`). Abstract socket names belong to a
 network namespace, as interface names do, so two labs' r0 never collide
 while two containers sharing one namespace do; the kernel releases the
 name when the process ends, however it ends (no stale lock file after a
 SIGKILL). Who holds a name is read from /proc/net/unix and the holders'
-/proc/PID/fd, only when the claim fails.
+/proc/PID/fd, only when taking the lock fails.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class InterfaceTaken(UserError):
     """Another process already answers on the interface."""
 
 
-class InterfaceClaim:
-    """Holds the claim on one interface until close(); InterfaceTaken (naming the holder's pid) if it is held."""
+class InterfaceLock:
+    """Holds the lock on one interface until close(); InterfaceTaken (naming the holder's pid) if it is held."""
 
     def __init__(self, interface: str, vlan: int = 0):
         self.interface = f"{interface} vlan {vlan}" if vlan else interface
@@ -39,7 +39,7 @@ class InterfaceClaim:
         except OSError as e:
             self._sock.close()
             if e.errno != errno.EADDRINUSE:
-                raise UserError(f"cannot claim {self.interface} for this instance: {e.strerror or e}") from None
+                raise UserError(f"cannot lock {self.interface} for this instance: {e.strerror or e}") from None
             pid = holder_pid(self.name)
             who = f"pid {pid}" if pid else "a process in another PID namespace"
             raise InterfaceTaken(
