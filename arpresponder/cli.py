@@ -426,7 +426,15 @@ def check(
         log.warning("%s", warning)
     typer.echo(f"{printable(str(config_file)) if config_file else 'command line'}: valid")
     if settings.user:
-        typer.echo(f"user: {settings.user} (after the sockets are open)")
+        import pwd
+
+        try:
+            pwd.getpwnam(settings.user)
+            typer.echo(f"user: {settings.user} (after the sockets are open)")
+        except KeyError:  # a note, as for an interface not here: the config may be meant for another host
+            typer.echo(
+                f"user: {settings.user} (not here now: run would refuse to start; useradd --system {settings.user})"
+            )
     shown_sets: set[int] = set()
     for s in settings.interfaces:
         if not s.name:

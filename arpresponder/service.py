@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
@@ -172,7 +173,7 @@ class Link:
             raise
         self.engine, self.lock, self.index = engine, lock, state.index
         self.responder.mac = facts.mac
-        self.stats.opened(engine.name, format_mac(facts.mac), engine.filtered_in_kernel, engine.kernel_filter)
+        self.stats.opened(engine.name, format_mac(facts.mac), engine.kernel_filter)
         log.info("%s: kernel filter: %s", self.label, engine.filter_note)
         self.stats.state = "answering" if state.up else "down"
         self.service.engines_changed()
@@ -366,7 +367,6 @@ class Link:
         """Put the current set (and the parent's VLAN links) into the kernel filter, on the same socket."""
         self.engine.replace_filter(self.plan.spans, self.settings.vlan, self.service.sibling_vlans(self))
         log.info("%s: kernel filter: %s", self.label, self.engine.filter_note)
-        self.stats.filtered_in_kernel = self.engine.filtered_in_kernel
         self.stats.kernel_filter = self.engine.kernel_filter
 
     # --- announcements ---
@@ -738,6 +738,8 @@ def run(cli: CommandLine) -> None:
         user_entry(settings.user, settings.user_where)  # an error now, not once the sockets are open
     if sys.platform.startswith("linux"):
         check_raw_sockets()  # now, not when an interface we wait for appears
+    with contextlib.suppress(OSError):  # `pkill -HUP -x arpresponder` finds it, whatever runs it (python3 -m …)
+        Path("/proc/self/comm").write_text("arpresponder")
     service = Service(settings)
     stats = ProcessStats(service.link_stats, events, state=lambda: service.state)
     service.install_signal_handlers()

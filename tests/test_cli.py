@@ -238,6 +238,15 @@ def test_check_prints_the_resolved_set(tmp_path):
     assert "interface: nosuch0 (not here now: no interface named 'nosuch0'" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("user", "note"), [("nobody", "(after the sockets are open)"), ("nosuchuser", "(not here now")]
+)
+def test_check_says_whether_the_user_is_here(tmp_path, user, note):
+    (tmp_path / "lab.toml").write_text(f'interface = "r0"\naddresses = ["198.51.100.1"]\nuser = "{user}"\n')
+    result = cli("check", str(tmp_path / "lab.toml"))
+    assert result.returncode == 0 and f"user: {user} {note}" in result.stdout, result.stdout
+
+
 def test_check_prints_each_interface_of_a_config(tmp_path):
     (tmp_path / "lab.toml").write_text(
         'addresses = ["198.51.100.0/28"]\n[announce]\nenabled = true\n'

@@ -29,7 +29,6 @@ class FakeEngine:
     """Frames in through deliver(), replies kept in sent; poll()able through a pipe."""
 
     name = "fake"
-    filtered_in_kernel = frozenset()
     kernel_filter = "every frame (fake)"
     filter_note = "none: a fake engine"
 

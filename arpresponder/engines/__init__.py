@@ -6,7 +6,6 @@ import sys
 from collections.abc import Iterable
 from typing import Protocol
 
-from ..decision import Drop
 from ..errors import EngineError
 from .linux import InterfaceGone
 from .packet import PacketEngine
@@ -22,7 +21,6 @@ class Engine(Protocol):
     name: str
     interface: str
     ifindex: int  # of the interface when the engine opened: a new interface of the same name has another
-    filtered_in_kernel: frozenset[Drop]  # drop classes the kernel filters out before we see them: never counted
     kernel_filter: str  # what the kernel filter lets through, in words: every count covers only that
     filter_note: str  # how that filter was built (its size, or why it fell back), for the log
 

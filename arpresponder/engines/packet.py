@@ -19,7 +19,6 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..decision import Drop
 from ..errors import EngineError
 from . import bpf
 from .linux import (
@@ -51,10 +50,10 @@ FOR_THE_SET = "ARP requests for the set's targets, and ARP frames from the set's
 
 def receive_filter(
     target_spans: list[tuple[int, int]] | None, vlan: int = 0, sibling_vlans: tuple[int, ...] = ()
-) -> tuple[list[bpf.Instruction], frozenset[Drop], str, str]:
-    """The BPF program for the set's spans if it fits, else for every ARP frame; what it keeps from us (no drop
-    class entirely: frames from the set's addresses pass whatever they are); what it passes, in words; and a note
-    on how it was built, for the log.
+) -> tuple[list[bpf.Instruction], str, str]:
+    """The BPF program for the set's spans if it fits, else for every ARP frame; what it passes, in words; and a
+    note on how it was built, for the log. It removes no drop class whole (frames from the set's addresses pass,
+    whatever they are): every class is counted, over what it passes.
 
     vlan, sibling_vlans: which VLAN's frames this socket takes (bpf.vlan_prefix).
     """
@@ -62,7 +61,7 @@ def receive_filter(
     prefix = bpf.vlan_prefix(vlan, sibling_vlans)
     if vlan:
         passes += f", tagged for VLAN {vlan}"
-    return prefix + program, frozenset(), passes, note
+    return prefix + program, passes, note
 
 
 def _arp_filter(target_spans: list[tuple[int, int]] | None) -> tuple[list[bpf.Instruction], str, str]:
@@ -103,7 +102,6 @@ class PacketEngine:
     ):
         self.interface = interface
         self.ifindex = interface_index(interface)
-        self.filtered_in_kernel: frozenset[Drop] = frozenset()
         self.kernel_filter = "nothing (not receiving)"
         self.filter_note = ""  # how the kernel filter was built, for the log
         self.rx_sock = self.rx = self.tx = None
@@ -113,9 +111,7 @@ class PacketEngine:
             force_buffer(self.tx_sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER)
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
-                program, self.filtered_in_kernel, self.kernel_filter, self.filter_note = receive_filter(
-                    target_spans, vlan, sibling_vlans
-                )
+                program, self.kernel_filter, self.filter_note = receive_filter(target_spans, vlan, sibling_vlans)
                 self.rx_sock = open_packet_socket(interface, program)
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
@@ -159,9 +155,7 @@ class PacketEngine:
 
         The socket is never left unfiltered, and frames already in the ring stay there. OSError if refused.
         """
-        program, self.filtered_in_kernel, self.kernel_filter, self.filter_note = receive_filter(
-            target_spans, vlan, sibling_vlans
-        )
+        program, self.kernel_filter, self.filter_note = receive_filter(target_spans, vlan, sibling_vlans)
         bpf.attach(self.rx_sock, program)
 
     def accept_unicast_macs(self, macs: Iterable[bytes]) -> None:

@@ -14,7 +14,6 @@ import socket
 import sys
 from collections.abc import Iterable
 
-from ..decision import Drop
 from ..errors import EngineError
 from ..privileges import raise_net_raw, why_no_net_raw
 from .linux import (
@@ -36,7 +35,6 @@ BPF_FILTER = "arp"  # every ARP frame: requests to answer, and what other hosts 
 
 class ScapyEngine:
     name = "scapy"
-    filtered_in_kernel: frozenset[Drop] = frozenset()  # BPF_FILTER passes every ARP frame
     kernel_filter = EVERY_ARP_FRAME
     filter_note = "every ARP frame (libpcap's `arp`)"
 

@@ -19,7 +19,6 @@ from rich.text import Text
 IFACE_ROWS = 3  # interfaces listed at most; the rest in one "+N more" row
 DROP_ROWS = 4  # reasons listed at most; the rest are summed in one "+N more" row
 EVENT_ROWS = 3
-FILTERED = "filtered in kernel"
 
 
 def render(snap: dict) -> RenderableType:
@@ -109,7 +108,6 @@ def _drops(snap: dict) -> Table:
     table.add_column("drops by reason", min_width=12)
     table.add_column("", justify="right", min_width=8)
     rows = sorted(((r, str(n)) for r, n in snap["dropped"].items() if n), key=lambda rn: -int(rn[1]))
-    rows += [(r, FILTERED) for r in snap["filtered_in_kernel"]]
     if len(rows) > DROP_ROWS:
         rows = [*rows[: DROP_ROWS - 1], (f"+{len(rows) - DROP_ROWS + 1} more", "")]
     for row in rows or [("none", "")]:

@@ -84,11 +84,7 @@ class StatsCollector:
                 family.add_metric([link["interface"]], link[key])
             yield family
         dropped = CounterMetricFamily(
-            "arpresponder_dropped_frames", "Frames not answered, by reason (classes filtered in the kernel are absent).",
-            labels=["interface", "reason"],
-        )  # fmt: skip
-        filtered = GaugeMetricFamily(
-            "arpresponder_filtered_in_kernel", "1 for each drop class the kernel's BPF filter removes before we count it.",
+            "arpresponder_dropped_frames", "Frames not answered, by reason (of those the kernel filter passed).",
             labels=["interface", "reason"],
         )  # fmt: skip
         events = CounterMetricFamily("arpresponder_link_events", "Interface changes seen (netlink).",
@@ -106,8 +102,6 @@ class StatsCollector:
         for link in links:
             for reason, n in link["dropped"].items():
                 dropped.add_metric([link["interface"], reason], n)
-            for reason in link["filtered_in_kernel"]:
-                filtered.add_metric([link["interface"], reason], 1)
             for event, n in link["link_events"].items():
                 events.add_metric([link["interface"], event], n)
             if link["kernel_drops"] is not None:  # an engine that cannot tell exports nothing rather than a false 0
@@ -117,7 +111,7 @@ class StatsCollector:
             conflicts.add_metric([link["interface"]], link.get("conflicts_known", 0))
             if link.get("claims"):
                 claimed.add_metric([link["interface"]], link["claims"]["claimed"])
-        yield from (dropped, filtered, events, kernel, outcomes, conflicts, claimed)
+        yield from (dropped, events, kernel, outcomes, conflicts, claimed)
         yield GaugeMetricFamily("arpresponder_standby", "1 while standing by (keepalived's backup), 0 while active.",
                                 value=1 if snap.get("state") == "standby" else 0)  # fmt: skip
         for view, unit in VIEW_DROPS.items():  # e.g. arpresponder_pcap_dropped_frames_total

@@ -27,7 +27,6 @@ class InterfaceSnapshot(TypedDict):
     sent: int
     send_errors: int
     dropped: dict[str, int]  # reason → frames; reasons filtered in the kernel are absent, not 0
-    filtered_in_kernel: list[str]  # drop reasons the kernel filter removes before we see them
     kernel_filter: str  # what the kernel filter passes, in words
     kernel_drops: int | None  # None: the engine cannot tell
     announced: int  # gratuitous ARP frames sent
@@ -46,7 +45,6 @@ class Snapshot(TypedDict):
     send_errors: int
     announced: int
     dropped: dict[str, int]
-    filtered_in_kernel: list[str]  # reasons every link's kernel filter removes
     kernel_drops: int | None
     rates: Rates
     top_targets: Top

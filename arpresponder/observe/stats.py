@@ -52,7 +52,6 @@ class Stats:
     send_errors: int = 0  # reply frames the kernel refused (e.g. ENOBUFS under flood)
     announced: int = 0  # gratuitous ARP frames sent
     kernel_drops: int | None = None  # frames the kernel dropped for lack of buffer; None: engine cannot tell
-    filtered_in_kernel: frozenset[Drop] = frozenset()  # classes the engine's kernel filter removes: never seen here
     kernel_filter: str = ""  # what that filter lets through, in words: every count here covers only that
     mac: str = ""
     dry_run: bool = False
@@ -71,10 +70,9 @@ class Stats:
         """A set of that many addresses is answered for from now on."""
         self.addresses, self.loaded_at = addresses, time.time()
 
-    def opened(self, engine: str, mac: str, filtered_in_kernel: frozenset[Drop], kernel_filter: str) -> None:
+    def opened(self, engine: str, mac: str, kernel_filter: str) -> None:
         """An engine opened on the interface: what it is, the interface's MAC, what its kernel filter passes."""
-        self.engine, self.mac = engine, mac
-        self.filtered_in_kernel, self.kernel_filter = filtered_in_kernel, kernel_filter
+        self.engine, self.mac, self.kernel_filter = engine, mac, kernel_filter
 
     def sketch_batch(self, frames: list[bytes], tag_len: int = 0) -> None:
         """Feed the top-K sketches from one batch, at a cost that does not grow with the batch.
@@ -118,11 +116,8 @@ class Stats:
         return out
 
     def snapshot(self) -> InterfaceSnapshot:
-        """This link's part of the snapshot.
-
-        Drop classes the kernel filters are listed under filtered_in_kernel
-        and left out of dropped: we never see them, so a count would lie.
-        """
+        """This link's part of the snapshot: every count covers the frames its kernel filter passed
+        (kernel_filter says which)."""
         dropped = dict(self.dropped)  # C-level copy: the loop thread may add a reason meanwhile
         return {
             "interface": self.interface,
@@ -137,8 +132,7 @@ class Stats:
             "replied": self.replied,
             "sent": self.sent,
             "send_errors": self.send_errors,
-            "dropped": {str(r): dropped.get(r, 0) for r in Drop if r not in self.filtered_in_kernel},
-            "filtered_in_kernel": sorted(str(r) for r in self.filtered_in_kernel),
+            "dropped": {str(r): dropped.get(r, 0) for r in Drop},
             "kernel_filter": self.kernel_filter,
             "kernel_drops": self.kernel_drops,
             "announced": self.announced,
@@ -184,14 +178,12 @@ class ProcessStats:
         for snap in interfaces:
             dropped.update(snap["dropped"])
         kernel_drops = [snap["kernel_drops"] for snap in interfaces if snap["kernel_drops"] is not None]
-        filtered = set.intersection(*(set(s["filtered_in_kernel"]) for s in interfaces)) if interfaces else set()
         return {
             "pid": os.getpid(),
             "state": self.state(),
             "uptime_s": round(self.uptime, 3),
             **{key: sum(snap[key] for snap in interfaces) for key in COUNTERS},
             "dropped": {reason: dropped[reason] for reason in _reasons(interfaces)},
-            "filtered_in_kernel": sorted(filtered),
             "kernel_drops": sum(kernel_drops) if kernel_drops else None,
             "rates": _sum_rates([snap["rates"] for snap in interfaces]),
             "top_targets": _merge_top([snap["top_targets"] for snap in interfaces]),
@@ -227,7 +219,6 @@ def _summary(snap: InterfaceSnapshot | Snapshot, head: str) -> str:
             rows.append(("replies the kernel refused", snap["send_errors"]))
     rows.append(("dropped", sum(snap["dropped"].values())))
     rows += [(f"  {reason}", n) for reason, n in sorted(snap["dropped"].items(), key=lambda kv: -kv[1]) if n]
-    rows += [(f"  {reason}", "in kernel") for reason in snap["filtered_in_kernel"]]
     rows.append(("kernel drops", "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]))
     if snap["announced"]:
         rows.append(("gratuitous ARP frames sent", snap["announced"]))
@@ -279,7 +270,6 @@ def one_line(snap: Snapshot) -> str:
     """The snapshot as one log line (`run --stats-interval`): the totals, and each link's state if several."""
     rate = snap["rates"]["10s"]
     drops = [f"{reason} {n}" for reason, n in sorted(snap["dropped"].items(), key=lambda rn: -rn[1]) if n]
-    drops += [f"{reason} filtered in kernel" for reason in snap["filtered_in_kernel"]]
     kernel = "n/a" if snap["kernel_drops"] is None else snap["kernel_drops"]
     views = [f"{view} {snap[f'{view}_dropped']}" for view in VIEW_DROPS if snap[f"{view}_dropped"]]
     links = [f"{label} {link['state']}" for label, link in snap["interfaces"].items()]
