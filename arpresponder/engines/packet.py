@@ -26,6 +26,7 @@ from .linux import (
     UnicastMemberships,
     force_buffer,
     interface_index,
+    join_fanout,
     open_packet_socket,
     packet_socket_drops,
     receive_error,
@@ -99,6 +100,7 @@ class PacketEngine:
         unicast_macs: Iterable[bytes] = (),
         vlan: int = 0,
         sibling_vlans: tuple[int, ...] = (),
+        fanout: int | None = None,
     ):
         self.interface = interface
         self.ifindex = interface_index(interface)
@@ -114,6 +116,8 @@ class PacketEngine:
                 program, self.kernel_filter, self.filter_note = receive_filter(target_spans, vlan, sibling_vlans)
                 self.rx_sock = open_packet_socket(interface, program)
                 self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                if fanout is not None:
+                    join_fanout(self.rx_sock, fanout)  # run --workers: this process gets a share of the frames
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
                 self.accept_unicast_macs(unicast_macs)
         except OSError as e:
