@@ -57,7 +57,7 @@ from .owners import Actions, Owners, Withheld
 from .privileges import drop_to_user, user_entry
 from .responder import Responder
 from .settings import CommandLine, InterfaceSettings, Settings, load
-from .workers import CountSender, Workers, check_workers, die_with_parent
+from .workers import CountSender, Workers, check_workers, die_with_parent, fanout_group
 
 log = logging.getLogger("arpresponder")
 
@@ -498,11 +498,7 @@ class Service:
 
     def fanout_group(self, link: Link) -> int | None:
         """The PACKET_FANOUT group of the link's receiving sockets in every worker; None with one worker."""
-        if self.fanout_seed is None:
-            return None
-        from .workers import fanout_group
-
-        return fanout_group(self.fanout_seed, link.label)
+        return None if self.fanout_seed is None else fanout_group(self.fanout_seed, link.label)
 
     # --- running ---
 
