@@ -386,14 +386,13 @@ def test_demo_succeeds_and_leaves_nothing_behind():
     assert netns_names("arpr-demo") == before
 
 
-@pytest.mark.wire
 def demo_responders() -> set[str]:
-    """The pids of demo responders running now (pgrep on the demo's command line)."""
-    out = subprocess.run(["pgrep", "-f", "arpresponder run --interface r0 --engine auto"], capture_output=True,
-                         text=True, check=False).stdout  # fmt: skip
-    return set(out.split())
+    """The pids of demo responders running now from this interpreter (pgrep on the demo's command line)."""
+    command = f"{sys.executable} -m arpresponder run --interface r0 --engine auto"
+    return set(subprocess.run(["pgrep", "-f", command], capture_output=True, text=True, check=False).stdout.split())
 
 
+@pytest.mark.wire
 @pytest.mark.parametrize("delay", [0.0, 0.5])  # while the responder starts, and once it answers
 def test_demo_interrupted_removes_its_lab(delay):
     before = netns_names("arpr-demo")
@@ -411,6 +410,22 @@ def test_demo_interrupted_removes_its_lab(delay):
     assert "interrupted; the lab is removed" in out
     assert netns_names("arpr-demo") == before
     assert demo_responders() <= responders_before  # none left running, however early it was interrupted
+
+
+@pytest.mark.wire
+def test_lab_down_stops_what_still_runs_in_the_lab():
+    """A process left in a lab namespace (a responder would wait there for its interface forever) is stopped: SIGTERM,
+    then SIGKILL for one that ignores it."""
+    lab = Lab.unique().up()
+    try:
+        polite = subprocess.Popen(["ip", "netns", "exec", lab.responder_ns, "sleep", "60"])
+        stubborn = subprocess.Popen(["ip", "netns", "exec", lab.peer_ns, "sh", "-c", 'trap "" TERM; sleep 60'])
+        time.sleep(0.3)
+    finally:
+        lab.down()
+    assert polite.wait(timeout=10) == -signal.SIGTERM
+    assert stubborn.wait(timeout=10) == -signal.SIGKILL
+    assert not lab.exists()
 
 
 @pytest.mark.parametrize("option", [["--verbose"], ["--stats-interval", "1"], ["--log-format", "json"]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 
 import pytest
 
@@ -33,9 +34,9 @@ def reply_from_other(ip: str = TAKEN) -> bytes:
 
 
 def answered(replies: list[bytes]) -> list[str]:
-    """The sender IPs of the replies from our MAC (a reply's sender: the address answered)."""
+    """The sender IPs of the replies from our MAC (a reply's sender: the address answered), not our announcements."""
     frames = [ArpFrame.from_bytes(f) for f in replies]
-    return sorted(format_ipv4(f.spa) for f in frames if f.sha == OURS and f.op == OP_REPLY)
+    return sorted(format_ipv4(f.spa) for f in frames if f.sha == OURS and f.op == OP_REPLY and f.spa != f.tpa)
 
 
 def announced(frames: list[bytes], ip: str) -> int:
@@ -64,7 +65,7 @@ def run(lab, *args: str) -> ResponderProcess:
 @pytest.mark.parametrize("engine", ["packet", "scapy"])
 def test_warn_keeps_answering_warns_once_and_shows_the_conflict(lab, engine):
     port = PeerPort(lab)
-    with run(lab, "--engine", engine) as r:
+    with run(lab, "--engine", engine, "--metrics", "127.0.0.1:9417") as r:
         for _ in range(3):
             port.exchange([announcement_from_other()], window=0.05)
         assert ask(port, TAKEN, FREE) == [TAKEN, FREE]
@@ -74,6 +75,11 @@ def test_warn_keeps_answering_warns_once_and_shows_the_conflict(lab, engine):
         [conflict] = snap["conflicts"]
         assert (conflict["ip"], conflict["mac"], conflict["yielded"]) == (TAKEN, "02:00:00:00:00:99", False)
         assert conflict["seen_s_ago"] < 5
+        with lab.inside(lab.responder_ns), urllib.request.urlopen("http://127.0.0.1:9417/metrics", timeout=5) as f:
+            metrics = f.read().decode()
+        assert 'arpresponder_conflict_outcomes_total{interface="r0",outcome="warned"} 1.0' in metrics
+        assert 'arpresponder_conflicts{interface="r0"} 1.0' in metrics
+        assert "arpresponder_standby 0.0" in metrics
     assert r.stderr.count("uses 198.51.100.10") == 1, r.stderr
 
 

@@ -405,8 +405,12 @@ def test_a_non_root_user_with_only_net_raw_runs_end_to_end(lab):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["run", "-i", "r0", "-i", "r0", "--ip", "198.51.100.7"], 2, r"r0 is named twice"),
-        (["run", "-i", "r0", "--ip", "198.51.100.7", "--user", "nosuchuser"], 1, r"--user nosuchuser: no such user"),
+        (["run", "-i", "r0", "-i", "r0", "--ip", "198.51.100.7"], 2, r"--interface r0 is given twice"),
+        (
+            ["run", "-i", "r0", "--ip", "198.51.100.7", "--user", "nosuchuser"],
+            1,
+            r"--user: no user named .nosuchuser. here",
+        ),
         (["reload"], 1, r"no running arpresponder found"),
         (["run", "-i", "r0", "--ip", "198.51.100.7", "--announce-every", "0.5"], 2, r"--announce-every: expected"),
     ],

@@ -13,6 +13,7 @@ only get answers from arpresponder. All addresses are documentation ranges
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import os
@@ -25,6 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from ..errors import UserError
@@ -72,6 +74,28 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and result.returncode != 0:
         raise LabError(f"ip {' '.join(args)}: {result.stderr.strip()}")
     return result
+
+
+def _stop_all(pids: list[int], grace: float = 3.0) -> None:
+    """SIGTERM each process, then SIGKILL those still there after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while (pids := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a process that has not exited (a zombie, waiting for its parent to reap it, has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 @dataclass(frozen=True)
@@ -172,11 +196,15 @@ class Lab:
         return ns
 
     def down(self) -> None:
-        """Remove the lab's namespaces (its veth pairs go with them). Safe to call twice."""
+        """Remove the lab's namespaces (its veth pairs go with them), stopping first whatever still runs in them: a
+        responder waits for its interface to come back, so one left behind (its starter interrupted before it
+        could stop it) would wait in a deleted namespace forever. Safe to call twice."""
         names = {line.split()[0] for line in _ip("netns", "list", check=False).stdout.splitlines() if line.strip()}
-        for ns in sorted(names):
-            if ns in (self.responder_ns, self.peer_ns) or re.fullmatch(rf"{re.escape(self.name)}-p\d+", ns):
-                _ip("netns", "delete", ns, check=False)
+        ours = [ns for ns in sorted(names)
+                if ns in (self.responder_ns, self.peer_ns) or re.fullmatch(rf"{re.escape(self.name)}-p\d+", ns)]  # fmt: skip
+        _stop_all([int(pid) for ns in ours for pid in _ip("netns", "pids", ns, check=False).stdout.split()])
+        for ns in ours:
+            _ip("netns", "delete", ns, check=False)
 
     def __enter__(self) -> Self:
         return self.up()
