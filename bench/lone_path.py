@@ -85,13 +85,17 @@ def install_probes(path: str) -> None:
             setattr(rings.RxRing, name, timed_take(getattr(rings.RxRing, name)))
     real_transmit = rings.TxRing._transmit
 
-    def transmit(self, first, queued):
-        start = clock()
-        sent = real_transmit(self, first, queued)
+    def sent_since(start: int) -> None:
+        """The open record's send: it began at start and ended now."""
         record = open_record[0]
         if record is not None and not record[4]:
             record[4], record[5] = start, clock()
             open_record[0] = None
+
+    def transmit(self, first, queued):
+        start = clock()
+        sent = real_transmit(self, first, queued)
+        sent_since(start)
         return sent
 
     rings.TxRing._transmit = transmit
@@ -103,10 +107,7 @@ def install_probes(path: str) -> None:
         def send_lone(self, frame):
             start = clock()
             sent = real_send_lone(self, frame)
-            record = open_record[0]
-            if record is not None and not record[4]:
-                record[4], record[5] = start, clock()
-                open_record[0] = None
+            sent_since(start)
             return sent
 
         packet.PacketEngine.send_lone = send_lone
