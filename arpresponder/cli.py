@@ -460,6 +460,9 @@ def check(
         a = s.announce
         every = f", and every {a.every:g} s" if a.every else ""
         typer.echo(f"  engine: {s.engine}{', dry run' if s.dry_run else ''}")
+        claim = f"unowned (probed {s.claim_probes}× within {s.claim_wait:g} s)" if s.claim == "unowned" else s.claim
+        typer.echo(f"  on_conflict: {s.on_conflict} (a sighting counts {s.conflict_age:g} s, {s.conflict_table} "
+                   f"addresses kept); claim: {claim}")  # fmt: skip
         typer.echo(
             f"  announce: {'yes' if a.enabled else 'no'} ({a.count} round{'s' if a.count != 1 else ''}, "
             f"{a.interval:g} s apart, at most {a.rate:g} frames/s{every})"

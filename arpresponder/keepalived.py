@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ConfigError
+from .observe.control import RUN_DIR
 
 log = logging.getLogger("arpresponder")
 
@@ -53,6 +54,7 @@ class KeepalivedFifo:
         self.path = path
         self.instance = instance
         self.set_standby = set_standby
+        self._warned = False
         _make_fifo(path)
         self._thread = threading.Thread(target=self._run, name="keepalived", daemon=True)
 
@@ -64,9 +66,14 @@ class KeepalivedFifo:
             try:
                 with open(self.path, "rb", buffering=0) as fifo:  # blocks until keepalived opens it
                     for raw in iter(lambda: _readline(fifo), b""):
-                        standby = parse(raw.decode("utf-8", "replace"), self.instance)
+                        line = raw.decode("utf-8", "replace").strip()
+                        standby = parse(line, self.instance)
                         if standby is not None:
-                            self.set_standby(standby, f"keepalived: {raw.decode('utf-8', 'replace').strip()}")
+                            self.set_standby(standby, f"keepalived: {line}")
+                        elif _LINE.match(line) is None and not self._warned:  # another instance's line is expected
+                            self._warned = True
+                            log.warning("keepalived FIFO %s: ignoring a line that is not a state change (and any more "
+                                        "like it): %r", self.path, line[:80])  # fmt: skip
             except OSError as e:
                 log.error("keepalived FIFO %s: %s; not following keepalived any more", self.path, e.strerror or e)
                 return
@@ -86,7 +93,11 @@ def _readline(fifo) -> bytes:
 
 
 def _make_fifo(path: Path) -> None:
-    """The FIFO at path, made (mode 0600) if there is none; ConfigError if something else is there."""
+    """The FIFO at path, made (mode 0600) if there is none, in arpresponder's run directory made too if need be;
+    ConfigError if something else is there, or it cannot be made. It stays at exit: a keepalived that keeps running
+    writes on into the same FIFO, which the next run opens again."""
+    if RUN_DIR in path.parents:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     try:
         os.mkfifo(path, 0o600)
     except FileExistsError:

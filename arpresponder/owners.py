@@ -45,6 +45,10 @@ log = logging.getLogger("arpresponder")
 
 DEFEND_INTERVAL = 10.0  # seconds (RFC 5227 section 1.1)
 SHOWN = 20  # current conflicts a snapshot lists at most (the most recent)
+# The outcomes of claim mode (the others, seen warned yielded defended resumed evicted, are the conflict policies').
+CLAIM_OUTCOMES = frozenset(
+    {"probed", "claimed", "released", "forgotten", "probe-answered", "probe-contended", "probe-refused"}
+)
 
 
 class Policy(StrEnum):

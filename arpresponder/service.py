@@ -299,6 +299,7 @@ class Link:
         replies = [
             o for o in (decide(f, r.addresses, r.mac, r.withheld, r.vlan) for f in requests) if o.__class__ is bytes
         ]
+        self.stats.replied += len(replies)  # replies like the others, counted also apart
         self.stats.replied_late += len(replies)
         if replies and self.engine is not None and not self.settings.dry_run:
             sent = self.engine.send_batch(replies)
@@ -540,7 +541,8 @@ class Service:
             else:
                 parts.append(f"answering {what} on {link.label} ({link.stats.mac}) with the {link.engine.name} engine")
         dry = ", dry run" if any(link.settings.dry_run for link in self.links) else ""
-        log.info("ready: %s%s", "; ".join(parts), dry)
+        standby = "; standing by: counting requests, answering none until activated" if self.standby else ""
+        log.info("ready: %s%s%s", "; ".join(parts), dry, standby)
 
     def _loop(self) -> None:
         poller = select.poll()
@@ -750,6 +752,12 @@ class Service:
         signal.signal(signal.SIGHUP, reload)
 
 
+def print_summary(stats: ProcessStats) -> None:
+    """The summary at exit, to stdout; not at all if stdout is gone (a terminal hung up, a closed pipe)."""
+    with contextlib.suppress(OSError):
+        print(stats.summary(), flush=True)
+
+
 def run(cli: CommandLine) -> None:
     """`arpresponder run`: load the settings, start the views, answer until stopped, print the summary.
 
@@ -777,6 +785,9 @@ def run(cli: CommandLine) -> None:
     service = Service(settings, fanout_seed=os.getpid() if cli.workers > 1 else None)
     workers = Workers(cli.workers - 1, os.getpid(), service.run_in_loop, service.stats_of)
     service.on_reloaded = workers.reload
+    fifo = None  # made now: a FIFO that cannot be made is an error before anything starts
+    if cli.keepalived_fifo is not None:
+        fifo = KeepalivedFifo(cli.keepalived_fifo, cli.keepalived_instance, service.follow_keepalived)
     stats = ProcessStats(service.link_stats, events, state=lambda: service.state)
     service.install_signal_handlers()
     # Closed in reverse: the views after the last count (the final JSON snapshot is the summary's numbers), then the
@@ -789,15 +800,14 @@ def run(cli: CommandLine) -> None:
             "standby": service.state_command(standby=True),
         }
         observers = Observers.start(stats, service.stopped, views, commands, settings.interfaces[0].name)
-        cleanup.callback(lambda: print(stats.summary(), flush=True))
+        cleanup.callback(print_summary, stats)
         cleanup.callback(observers.close)
         cleanup.callback(lambda: workers.log_shares(sum(link.stats.received for link in service.links)))
         cleanup.callback(service.run_pending)  # the workers' last counts, before the views' last snapshot
         cleanup.callback(workers.stop)
         cleanup.callback(service.stop)
         service.set_on_batch(observers.on_batch)
-        if cli.keepalived_fifo is not None:
-            fifo = KeepalivedFifo(cli.keepalived_fifo, cli.keepalived_instance, service.follow_keepalived)
+        if fifo is not None:
             fifo.start()
             log.info("following keepalived through %s: standing by until it says MASTER", cli.keepalived_fifo)
         if cli.duration is not None:

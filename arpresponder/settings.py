@@ -156,7 +156,7 @@ def _resolve(config: Config, cli: CommandLine, extra: list[Tokens], need_interfa
                 engine=cli.engine or entry.engine or config.engine,
                 dry_run=_first(cli.dry_run, entry.dry_run, config.dry_run),
                 announce=announce_over(announce_over(config.announce, entry.announce), cli_announce),
-                **_owner_settings(config.owners, entry.owners, cli),
+                **_owner_settings(config.owners, entry.owners, cli, entry.name or "the interface"),
             )
         )
     _check_unique(interfaces, entries)
@@ -212,14 +212,25 @@ def _check_unique(interfaces: list[InterfaceSettings], entries: list[InterfaceEn
         seen.add(key)
 
 
-def _owner_settings(top: dict, table: dict, cli: CommandLine) -> dict:
-    """on_conflict and claim settings: the command line over the table over the top level over the defaults."""
+def _owner_settings(top: dict, table: dict, cli: CommandLine, label: str) -> dict:
+    """on_conflict and claim settings: the command line over the table over the top level over the defaults.
+    ConfigError for a claim wait or probe count given to an interface that claims every address (they would do
+    nothing: nothing configured is ignored in silence)."""
     given = {"on_conflict": cli.on_conflict, "claim": cli.claim, "claim_wait": cli.claim_wait}
     out = {**top, **table, **{key: value for key, value in given.items() if value is not None}}
     if "on_conflict" in out:
         out["on_conflict"] = Policy(out["on_conflict"])
     if "claim" in out:
         out["claim"] = Claim(out["claim"])
+    if out.get("claim", Claim.ALL) is not Claim.UNOWNED:
+        if cli.claim_wait is not None:
+            raise ConfigError(f"--claim-wait is for --claim unowned, and {label} answers for every address")
+        unused = [key for key in ("claim_wait", "claim_probes") if key in out]
+        if unused:
+            raise ConfigError(
+                f'{" and ".join(unused)} {"are" if len(unused) > 1 else "is"} for claim = "unowned", and {label} '
+                'answers for every address (claim = "all")'
+            )
     return out
 
 

@@ -66,6 +66,8 @@ _TIMESPEC = struct.Struct("qq")
 FIRST_ANSWER_TIMEOUT_S = 5.0
 LATER_TIMEOUT_S = 1.0  # a later request unanswered this long counts as lost
 DRAIN_S = 0.5  # after a flood, before reading the counters (as bench/run.py)
+# The flood's softirq is on CPU 0 and the responder's reads cost CPU 1 little softirq: above this, another job's.
+QUIET_CPU1_SOFTIRQ_PCT = 3.0
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,7 @@ class FloodCost:
     softirq_cpu1_pct: float
     cpu_pct: float | None  # the responder's process; None: no responder
     frames_seen: int | None  # its `frames seen` counter over its whole life (start, flood, stop)
+    kernel_drops: int | None  # what its ring could not hold (its summary's `kernel drops`)
     filter_note: str | None  # what its log says the kernel filter is
 
 
@@ -325,9 +328,10 @@ def flood_cost(lab: Lab, config: Path, responder: LoggedArpresponder | None, pla
     seen = re.search(r"frames seen\s+(\d+)", summary)
     note = re.search(r"kernel filter: (.*)", responder.process_log) if responder is not None else None
     cost = FloodCost(responder.name if responder else "no responder", sent / elapsed, softirq_pct, softirq1_pct,
-                     cpu_pct, int(seen.group(1)) if seen else None, note.group(1).strip() if note else None)  # fmt: skip
+                     cpu_pct, int(seen.group(1)) if seen else None, Arpresponder.kernel_drops(summary),
+                     note.group(1).strip() if note else None)  # fmt: skip
     log(f"  {cost.name}: offered {cost.offered_pps:.0f}/s, softirq cpu0 {softirq_pct:.1f}% cpu1 {softirq1_pct:.1f}%, "
-        f"responder cpu {_pct(cpu_pct)}, frames seen {cost.frames_seen}")  # fmt: skip
+        f"responder cpu {_pct(cpu_pct)}, frames seen {cost.frames_seen}, kernel drops {cost.kernel_drops}")  # fmt: skip
     return cost
 
 
@@ -393,8 +397,10 @@ def _loadavg() -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "—"
-    if value < 0.01:
+    if value < 0.001:
         return f"{value * 1e6:.0f} µs"
+    if value < 0.01:
+        return f"{value * 1000:.1f} ms"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
@@ -502,24 +508,30 @@ def to_markdown(runs: list[Run], meta: dict) -> str:
             "Softirq % = a CPU's softirq time "
             f"(/proc/stat) over flood + {DRAIN_S:g} s drain: on veth the receive path, where a packet socket's BPF "
             f"program runs, is on the sender's CPU ({GENERATOR_CPU}). Frames seen = the responder's own counter "
-            "over its whole life."
+            "over its whole life; kernel drops = what its receive ring could not hold (its summary)."
         ),
         "",
-        "| run | flood with | offered/s | softirq CPU 0 | softirq CPU 1 | responder CPU | frames seen |",
-        "|---|---|---|---|---|---|---|",
+        "| run | flood with | offered/s | softirq CPU 0 | softirq CPU 1 | responder CPU | frames seen | kernel drops |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for n, run in enumerate(runs, 1):
         for cost in run.floods:
-            seen = "—" if cost.frames_seen is None else str(cost.frames_seen)
+            seen, drops = ("—" if v is None else str(v) for v in (cost.frames_seen, cost.kernel_drops))
             lines.append(
                 f"| {n} | {cost.name} | {cost.offered_pps:.0f} | {_pct(cost.softirq_cpu0_pct)} "
-                f"| {_pct(cost.softirq_cpu1_pct)} | {_pct(cost.cpu_pct)} | {seen} |"
+                f"| {_pct(cost.softirq_cpu1_pct)} | {_pct(cost.cpu_pct)} | {seen} | {drops} |"
             )
     lines.append("")
     for label, name in (("arpresponder", FILTERED_NAME), ("arpresponder without the filter", UNFILTERED_NAME)):
         diffs = " / ".join(f"{_over_baseline(run, name):+.1f}" for run in runs)
         lines.append(f"Softirq on CPU 0 with {label} minus the mean of the two floods with none, per run: "
                      f"{diffs} points.")  # fmt: skip
+    for n, run in enumerate(runs, 1):
+        busy = max(c.softirq_cpu1_pct for c in run.floods)
+        if busy > QUIET_CPU1_SOFTIRQ_PCT:
+            lines.append(f"Run {n}: CPU 1 spent up to {busy:.1f}% in softirq during its floods, where this flood puts "
+                         "almost nothing: another job was using the network stack, so its softirq figures are not "
+                         "this flood's alone.")  # fmt: skip
     notes = sorted({cost.filter_note for run in runs for cost in run.floods if cost.filter_note})
     if notes:
         lines.append(f"The responder's log says: kernel filter: {'; '.join(notes)}.")

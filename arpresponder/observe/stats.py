@@ -20,6 +20,7 @@ from operator import itemgetter
 
 from ..codec import OFFSET_SPA, OFFSET_TPA
 from ..decision import Drop
+from ..owners import CLAIM_OUTCOMES
 from .snapshot import InterfaceSnapshot, Snapshot
 from .topk import TopK
 from .worker import Tally
@@ -34,7 +35,8 @@ _SAMPLES_KEPT = 64  # rate samples: more than 10 s at the views' 4 a second
 # What each view can have to give up rather than wait (see worker.py): snapshot key `<view>_dropped`, and its unit.
 VIEW_DROPS = {"pcap": "frames", "log": "records", "stats_json": "writes", "control": "connections",
               "metrics": "connections"}  # fmt: skip
-COUNTERS = ("received", "replied", "sent", "send_errors", "announced")  # summed over the links for the totals
+# Summed over the links for the totals.
+COUNTERS = ("received", "replied", "sent", "send_errors", "announced", "probes_sent", "replied_late")
 # What a worker process of `run --workers` counts on a link, handed to the main process as it goes (workers.py).
 WORKER_COUNTERS = ("received", "replied", "sent", "send_errors")
 
@@ -61,7 +63,7 @@ class Stats:
     loaded_at: float = 0.0  # when that set was loaded (time.time(): a start or a reload)
     link_events: Counter[str] = field(default_factory=Counter)  # links.Change value → times seen
     probes_sent: int = 0  # ARP probes sent to find out whether anyone uses an address (claim = unowned)
-    replied_late: int = 0  # requests dropped as unclaimed, answered once their address was claimed
+    replied_late: int = 0  # of replied: requests first dropped as unclaimed, answered once their address was claimed
     owners: Callable[[], dict] | None = None  # the owner table's part of the snapshot (owners.Owners.snapshot)
     top_targets: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
     top_senders: TopK = field(default_factory=lambda: TopK(TOP_TRACKED))
@@ -251,9 +253,14 @@ def _summary(snap: InterfaceSnapshot | Snapshot, head: str) -> str:
     if snap.get("replied_late"):
         rows.append(("replies once claimed", snap["replied_late"]))
     outcomes = snap.get("conflict_outcomes") or {}
-    if outcomes:
-        rows.append((f"other hosts on our addresses ({snap.get('on_conflict')})", outcomes.get("seen", 0)))
-        rows += [(f"  {outcome}", n) for outcome, n in sorted(outcomes.items()) if outcome != "seen"]
+    claiming = snap.get("claim") == "unowned"
+    if outcomes.get("seen"):
+        policy = "" if claiming else f" (on_conflict = {snap.get('on_conflict')})"
+        rows.append((f"other hosts on our addresses{policy}", outcomes["seen"]))
+        rows += [(f"  {o}", n) for o, n in sorted(outcomes.items()) if o != "seen" and o not in CLAIM_OUTCOMES]
+    if claiming:
+        rows.append(("claim = unowned", ""))
+        rows += [(f"  {o}", n) for o, n in sorted(outcomes.items()) if o in CLAIM_OUTCOMES]
     width = max(len(label) for label, _ in rows)
     lines = [head, *(f"  {label:<{width}}  {value:>10}" for label, value in rows)]
     if snap.get("kernel_filter"):
