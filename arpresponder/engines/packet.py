@@ -114,10 +114,17 @@ class PacketEngine:
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
                 program, self.kernel_filter, self.filter_note = receive_filter(target_spans, vlan, sibling_vlans)
-                self.rx_sock = open_packet_socket(interface, program)
-                self.rx = RxRing(self.rx_sock, RX_SLOTS)
-                if fanout is not None:
-                    join_fanout(self.rx_sock, fanout)  # run --workers: this process gets a share of the frames
+                if fanout is None:
+                    self.rx_sock = open_packet_socket(interface, program)
+                    self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                else:
+                    # run --workers: this process gets a share of the frames. A socket bound outside the group
+                    # gets every frame (so another worker's requests would be answered twice): it rejects every
+                    # frame until it has joined, then takes the real filter (SO_ATTACH_FILTER swaps atomically).
+                    self.rx_sock = open_packet_socket(interface, [bpf.ret(bpf.REJECT)])
+                    self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                    join_fanout(self.rx_sock, fanout)
+                    bpf.attach(self.rx_sock, program)
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
                 self.accept_unicast_macs(unicast_macs)
         except OSError as e:
