@@ -25,10 +25,10 @@ subnet's broadcast, one yielded to another host) send their frames to
 decide(); the frames an owner table learns from (a drop in SENDER_TELLS
 from a sender in the set: BatchDecision.telling) go to the responder's
 notice() as decide_frames() hands them over, tested equal to decide()'s
-in tests/test_batch.py. The batch
-decider is built for the link's set the first time a flood comes; a big
-set's (0.1-0.2 s for a million entries) in a thread, with the per-frame
-path answering meanwhile, so the loop never stalls for it.
+in tests/test_batch.py. The batch decider is built for the link's set the
+first time a flood comes; a big set's (0.1-0.2 s for a million entries) in
+a thread, with the per-frame path answering meanwhile, so the loop never
+stalls for it.
 
 Both paths count alike: every frame once in received and in one drop
 reason or replied; the top-K sketch gets at most SKETCH_SAMPLE frames of a

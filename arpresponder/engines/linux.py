@@ -83,7 +83,7 @@ def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) ->
 # covers no address, so HASH would put every request on one socket; CPU follows the CPU a frame arrives on (one for
 # a veth peer, usually one queue's for a NIC: RSS does not spread ARP). Requests are independent: their order across
 # sockets does not matter. ROLLOVER: a socket whose ring is full passes the frame on to the next.
-# IGNORE_OUTGOING (Linux 5.8+): the group's, as PACKET_IGNORE_OUTGOING is a lone socket's; the kernel hands frames to
+# IGNORE_OUTGOING (a recent flag; Linux 6.18 here has it): the group's, as PACKET_IGNORE_OUTGOING is a lone socket's; the kernel hands frames to
 # the group, not to its sockets, so without it every worker gets the replies sent (measured: half the replies
 # came back as not-request).
 PACKET_FANOUT_LB = 1
@@ -100,7 +100,7 @@ def join_fanout(sock: socket.socket, group: int) -> None:
         sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group | _FANOUT_MODE << 16)
     except OSError as e:
         raise EngineError(
-            f"joining packet fanout group {group} failed: {e.strerror or e} (another program's group?)"
+            f"joining packet fanout group {group} failed: {e.strerror or e} (an older kernel without the ignore-outgoing flag, or another program's group?)"
         ) from None
 
 
