@@ -31,6 +31,7 @@ which is in the union exactly when that maximum reaches the address.
 
 from __future__ import annotations
 
+import copy
 import struct
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -52,11 +53,8 @@ from .codec import (
     PLEN_IPV4,
     pack_arp,
 )
-from .decision import NOTHING_WITHHELD, Drop, decide
+from .decision import NOTHING_WITHHELD, SENDER_TELLS, Drop, decide
 
-# Below this many frames, decide() frame by frame is faster: numpy costs microseconds per operation whatever the
-# batch's size (bench/BATCH_COST.md: the batch path wins from 32-64 frames on, with the rings around it too).
-MIN_BATCH = 64
 REPLY = -1  # BatchDecision.codes: answered, its reply in BatchDecision.replies
 UNSURE = -2  # BatchDecision.codes: left to decide()
 DROPS = tuple(Drop)  # BatchDecision.codes ≥ 0: the index of the Drop reason here
@@ -79,6 +77,7 @@ _BROADCAST_IP = np.uint32(0xFFFFFFFF)
 _REFUSED_FIRST_BYTE = np.zeros(256, dtype=bool)
 _REFUSED_FIRST_BYTE[[127, *range(224, 240)]] = True
 _CODE = {reason: np.int8(i) for i, reason in enumerate(DROPS)}
+_TELLS = np.array(sorted(_CODE[reason] for reason in SENDER_TELLS), dtype=np.int8)
 _NO_REPLIES = np.empty((0, MIN_FRAME_LEN), dtype=np.uint8)
 _NO_REPLIES.flags.writeable = False
 
@@ -90,10 +89,19 @@ class BatchDecision:
     codes: (N,) int8, one per frame in order: REPLY, UNSURE, or an index
     into DROPS. replies: (R,) × 60 bytes (uint8, shape (R, 60)), one reply
     per REPLY code, in frame order, ready for TxRing.send_array.
+    sender_in_set: for telling(); None when every frame was answered.
     """
 
     codes: np.ndarray
     replies: np.ndarray
+    sender_in_set: np.ndarray | None = None  # (N,) bool: the sender IP (read where a request's is) is in the set
+
+    def telling(self) -> np.ndarray:
+        """Indices (int64) of the frames decided here whose drop reason is in SENDER_TELLS and whose sender IP is in
+        the set: those of them an owner table learns from (Responder.notice; it ignores senders outside the set)."""
+        if self.sender_in_set is None:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(self.codes, _TELLS) & self.sender_in_set)
 
     @property
     def unsure(self) -> np.ndarray:
@@ -144,8 +152,14 @@ class BatchDecider:
         keys = sorted(withheld)
         self._withheld = np.array(keys, dtype=np.uint32)
         self._withheld_codes = np.array([_CODE[withheld[ip]] for ip in keys], dtype=np.int8)
-        reply = pack_arp(bytes(6), our_mac, OP_REPLY, our_mac, 0, bytes(6), 0)
-        self._reply_template = np.frombuffer(reply, dtype=np.uint8)
+        self._reply_template = _reply_template(our_mac)
+
+    def for_mac(self, our_mac: bytes) -> BatchDecider:
+        """The same decider for another interface MAC (a MAC change): the set's arrays are shared, not rebuilt."""
+        other = copy.copy(self)
+        other.our_mac, other._our_mac = our_mac, np.uint64(int.from_bytes(our_mac, "big"))
+        other._reply_template = _reply_template(our_mac)
+        return other
 
     def decide(self, rows: np.ndarray, lengths: np.ndarray, offset: int = 0,
                unsure: np.ndarray | None = None) -> BatchDecision:  # fmt: skip
@@ -208,7 +222,7 @@ class BatchDecider:
         codes[~long] = _CODE[Drop.TRUNCATED]
         if unsure is not None:
             codes[unsure] = UNSURE
-        return BatchDecision(codes, self._replies(rows, offset, codes == REPLY))
+        return BatchDecision(codes, self._replies(rows, offset, codes == REPLY), conflict)
 
     def _withheld_codes_of(self, tpa: np.ndarray) -> np.ndarray:
         """(N,) int8: the Drop code for each withheld target, -1 for the others."""
@@ -266,6 +280,17 @@ class _Spans:
         if self.reach is None:
             return np.zeros(len(ips), dtype=bool)
         return self.reach.take(self.starts.searchsorted(ips, side="right")) >= ips
+
+
+def _reply_template(our_mac: bytes) -> np.ndarray:
+    """A reply from our_mac with the asker's fields zero: _replies fills them in."""
+    return np.frombuffer(pack_arp(bytes(6), our_mac, OP_REPLY, our_mac, 0, bytes(6), 0), dtype=np.uint8)
+
+
+def arp_targets(rows: np.ndarray, offset: int) -> np.ndarray:
+    """(N,) uint32: the ARP target IP of each row's frame (starting `offset` bytes in), read where decide() reads an
+    untagged request's; what it is for other frames does not matter (the batch path leaves them to decide())."""
+    return rows[:, offset + 38 : offset + 42].copy().view(">u4").ravel().astype(np.uint32)
 
 
 def _refused(ips: np.ndarray) -> np.ndarray:

@@ -236,6 +236,16 @@ def run(
             help="Run even if another arpresponder answers on this interface (both will answer every request).",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            parser=options.within(limits.WORKERS),
+            help=f"Processes answering, sharing each interface (PACKET_FANOUT; packet engine), {limits.WORKERS.bounds()}."
+            " [default: 1]",
+        ),
+    ] = None,
+    worker: Annotated[str | None, typer.Option(hidden=True, parser=options.worker)] = None,
     user: Annotated[
         str | None,
         typer.Option(
@@ -345,6 +355,8 @@ def run(
             claim=claim.value if claim else None,
             claim_wait=claim_wait,
             duration=duration,
+            workers=workers or 1,
+            worker=worker,
             views=views,
         )
     )

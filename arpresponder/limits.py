@@ -64,6 +64,7 @@ DURATION = Limit(0, YEAR, "seconds")
 # [announce] and run --announce-*, announce --count/--interval/--rate. RFC 5227 announces twice, 2 s apart; a
 # rate below 0.01 frames/s would wait more than 100 s between two frames of one round.
 ANNOUNCE_COUNT = Limit(1, 10_000, "rounds", integer=True)
+WORKERS = Limit(1, 64, "processes", integer=True)  # past the cores of big boxes; each maps an 8 MiB ring per link
 ANNOUNCE_INTERVAL = Limit(0, DAY, "seconds")
 ANNOUNCE_RATE = Limit(0.01, 10_000_000, "frames/s")
 # [announce] every and run --announce-every: announcing the set again more than once a second is a flood, not a

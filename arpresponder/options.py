@@ -117,3 +117,13 @@ def _parameter_name(param) -> str:
     if getattr(param, "param_type_name", "") == "option" and opts:
         return max(opts, key=len)  # --interface rather than -i
     return param.get_error_hint().strip("'[]")
+
+
+def worker(text: str) -> tuple[int, int, int]:
+    """The hidden --worker SEED:K:FD (workers.py starts its workers with it), or typer.BadParameter."""
+    from .workers import parse_worker
+
+    try:
+        return parse_worker(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected SEED:K:FD (set by `run --workers`), not {text!r}") from None

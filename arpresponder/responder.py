@@ -8,8 +8,7 @@ are the same for every engine and link.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from .addrset import AddressSet
 from .codec import ArpFrame, FrameError, vlan_tags
@@ -37,10 +36,21 @@ class Responder:
         # Sees the frames that may tell of another host using an address of ours (SENDER_TELLS), and in claim
         # mode the requests for addresses not claimed yet, with the reason each was dropped: the owner table's input.
         self.notice: Callable[[list[tuple[bytes, Drop]]], None] | None = None
+        # The batch path (answering.py) may decide this link's frames: False keeps every frame going through
+        # decide() here (a policy whose withheld addresses are not a list: standby, claim mode; service.py).
+        self.batch_ok = True
 
     def handle_batch(self, frames: list[bytes]) -> list[bytes]:
+        """Decide and count a batch; the replies to send (none in a dry run)."""
+        replies, dropped = self.decide_frames(frames)
+        self.count(frames, replies, dropped)
+        return [] if self.dry_run else replies
+
+    def decide_frames(self, frames: list[bytes]) -> tuple[list[bytes], dict[Drop, int]]:
+        """decide() for each frame: the replies, in frame order, and the drops by reason. Counts nothing (count()
+        does, once the replies are sent); logs each decision under -v, and hands notice() what it sees."""
         replies: list[bytes] = []
-        dropped: Counter[Drop] = Counter()  # added to the stats next to the other counts, once per batch
+        dropped: dict[Drop, int] = {}  # a dict, not a Counter: no Python-level __init__ before a lone reply leaves
         addresses, mac, withheld, vlan = self.addresses, self.mac, self.withheld, self.vlan
         debug = log.isEnabledFor(logging.DEBUG)
         noticed: list[tuple[bytes, Drop]] = []
@@ -49,23 +59,27 @@ class Responder:
             if outcome.__class__ is bytes:
                 replies.append(outcome)
             else:
-                dropped[outcome] += 1
+                dropped[outcome] = dropped.get(outcome, 0) + 1
                 if outcome in NOTICED:
                     noticed.append((frame, outcome))
             if debug:
                 log.debug("%s", describe(frame, outcome))
         if noticed and self.notice is not None:
             self.notice(noticed)
-        self.stats.received += len(frames)
-        self.stats.replied += len(replies)
+        return replies, dropped
+
+    def count(self, frames: Sequence[bytes], replies: Sequence[bytes], dropped: Mapping[Drop, int]) -> None:
+        """Count a decided batch (every frame once: replied, or its drop reason), feed the top-K sketch, and hand
+        the frames and replies (none in a dry run) to on_batch. frames, replies: sequences of bytes (list, or a
+        view that builds each only when asked: the sketch asks for a few, --pcap for all)."""
+        stats = self.stats
+        stats.received += len(frames)
+        stats.replied += len(replies)
         if dropped:
-            self.stats.dropped.update(dropped)
-        self.stats.sketch_batch(frames, 4 if vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
-        if self.dry_run:
-            replies = []
+            stats.dropped.update(dropped)
+        stats.sketch_batch(frames, 4 if self.vlan else 0)  # a VLAN link's frames carry a tag: fields 4 bytes on
         if self.on_batch is not None:
-            self.on_batch(frames, replies)
-        return replies
+            self.on_batch(list(frames), [] if self.dry_run else list(replies))
 
 
 def describe(frame: bytes, outcome: bytes | Drop) -> str:

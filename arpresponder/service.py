@@ -39,6 +39,7 @@ from pathlib import Path
 
 from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
+from .answering import Answerer
 from .codec import ZERO_MAC, format_ipv4, format_mac, probe_frame, vlan_tags
 from .decision import Drop, decide, probe_target, sender_of
 from .engines import Engine, InterfaceGone, engine_name, open_engine
@@ -56,6 +57,7 @@ from .owners import Actions, Owners, Withheld
 from .privileges import drop_to_user, user_entry
 from .responder import Responder
 from .settings import CommandLine, InterfaceSettings, Settings, load
+from .workers import CountSender, Workers, check_workers, die_with_parent, fanout_group
 
 log = logging.getLogger("arpresponder")
 
@@ -119,6 +121,7 @@ class Link:
             plan.addresses, ZERO_MAC, self.stats, dry_run=settings.dry_run, on_batch=service.on_batch,
             withheld=plan.withheld, vlan=settings.vlan,
         )  # fmt: skip
+        self.answerer = Answerer(self.responder)
         self.responder.notice = self._notice
         self.stats.owners = lambda: self.owners.snapshot(time.monotonic())
         self.sync_withheld()
@@ -155,7 +158,10 @@ class Link:
             )
         for warning in host.warnings_for(facts, self.plan.addresses):
             log.warning("%s: %s", self.label, warning)
-        lock = None if self.service.share_interface else InterfaceLock(self.settings.name, self.settings.vlan)
+        # Worker 0 holds the lock for them all (workers.py).
+        shared = self.service.share_interface or self.service.worker
+        lock = None if shared else InterfaceLock(self.settings.name, self.settings.vlan)
+        fanout = self.service.fanout_group(self)
         try:
             engine = host.open_engine(
                 self.settings.engine,
@@ -164,6 +170,7 @@ class Link:
                 unicast_macs=self.plan.entry_macs - {facts.mac},
                 vlan=self.settings.vlan,
                 sibling_vlans=self.service.sibling_vlans(self),
+                **({} if fanout is None else {"fanout": fanout}),
             )
         except BaseException:
             if lock is not None:
@@ -311,12 +318,17 @@ class Link:
 
     # --- answering ---
 
-    def answer(self, frames: list[bytes]) -> None:
-        replies = self.responder.handle_batch(frames)
-        if replies:
-            sent = self.engine.send_batch(replies)
-            self.stats.sent += sent
-            self.stats.send_errors += len(replies) - sent
+    def answer(self) -> bool:
+        """Take and answer what waits in the engine (answering.py: a lone request at once, a flood by the batch
+        path); False if nothing waited. An engine error (the link down, the interface gone) is dealt with here."""
+        if self.engine is None:
+            return False  # closed in this round
+        try:
+            return self.answerer.serve(self.engine) > 0
+        except (OSError, EngineError) as e:
+            # Without its traceback: its frames hold views of the engine's rings, which engine_error() closes.
+            self.engine_error(e.with_traceback(None))
+            return False
 
     def read_kernel_drops(self) -> None:
         drops = self.engine.kernel_drops()
@@ -376,6 +388,8 @@ class Link:
         engine = self.engine
         if engine is None or self.stats.state != "answering" or self.settings.dry_run or self.withheld.standby:
             return None
+        if self.service.worker:
+            return None  # worker 0 announces for every worker (workers.py)
         return Target(engine.send, self.responder.mac, self.plan.addresses, self.plan.withheld)
 
     def _count_announced(self, n: int) -> None:
@@ -407,8 +421,12 @@ class Wakeup:
 class Service:
     """Answers on every interface of the settings until stop() (SIGINT, SIGTERM, --duration)."""
 
-    def __init__(self, settings: Settings, host: Host | None = None):
+    def __init__(self, settings: Settings, host: Host | None = None, worker: int = 0, fanout_seed: int | None = None):
+        """worker: this process's number in `run --workers` (0: the one with the views); fanout_seed: with several
+        workers, what their links' PACKET_FANOUT groups are derived from (workers.fanout_group); None: one worker."""
         self.settings = settings
+        self.worker, self.fanout_seed = worker, fanout_seed
+        self.on_reloaded: Callable[[], None] | None = None  # after a reload was applied (workers.Workers.reload)
         self.host = host or Host()
         self.on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the views' per-batch hook (--pcap)
         self.share_interface = settings.command_line.share_interface
@@ -442,6 +460,10 @@ class Service:
         """Each link's counters, as the links are now (for ProcessStats)."""
         return [link.stats for link in self.links]
 
+    def stats_of(self, label: str) -> Stats | None:
+        """The counters of the link with that label; None if there is none (any more)."""
+        return next((link.stats for link in self.links if link.label == label), None)
+
     # --- what other threads call ---
 
     def stop(self) -> None:
@@ -465,6 +487,19 @@ class Service:
     def _enqueue(self, work: Callable[[], None]) -> None:
         self._queue.append(work)
         self._wakeup()
+
+    def run_in_loop(self, work: Callable[[], None]) -> None:
+        """Run work in the loop's thread, between two batches (from any thread); run_pending() runs what is left."""
+        self._enqueue(work)
+
+    def run_pending(self) -> None:
+        """Run the work queued for the loop that it did not get to (once it has ended: nothing counts any more)."""
+        while self._queue:
+            self._queue.popleft()()
+
+    def fanout_group(self, link: Link) -> int | None:
+        """The PACKET_FANOUT group of the link's receiving sockets in every worker; None with one worker."""
+        return None if self.fanout_seed is None else fanout_group(self.fanout_seed, link.label)
 
     # --- running ---
 
@@ -527,16 +562,8 @@ class Service:
                     poller.register(fd, select.POLLIN)
             busy = False
             for link in open_links:
-                if link.engine is None:
-                    continue  # closed in this round: the list is rebuilt at the next
-                try:
-                    frames = link.engine.take()
-                except (OSError, EngineError) as e:
-                    link.engine_error(e)
-                    continue
-                if frames:
+                if link.answer():
                     busy = True
-                    link.answer(frames)
             now = time.monotonic()
             if now >= next_sample:
                 next_sample = now + SAMPLE_INTERVAL
@@ -549,10 +576,14 @@ class Service:
                 continue
             timeout = POLL_TIMEOUT if self._next_tick is None else min(POLL_TIMEOUT, max(0.0, self._next_tick - now))
             for fd, events in poller.poll(timeout * 1000):
-                if fd == self._wakeup.read_fd:
+                link = by_fd.get(fd)
+                if link is None:
                     self._wakeup.drain()
-                elif events & (select.POLLERR | select.POLLHUP) and fd in by_fd and by_fd[fd].engine is not None:
-                    by_fd[fd].engine_error()
+                    continue
+                if events & select.POLLIN:
+                    link.answer()  # at once: a lone request's reply leaves before the loop does anything else
+                if events & (select.POLLERR | select.POLLHUP) and link.engine is not None:
+                    link.engine_error()
 
     # --- between two batches ---
 
@@ -683,6 +714,8 @@ class Service:
             ", ".join(f"{label} {s['addresses']} addresses ({s['state']})" for label, s in summary.items()),
         )  # fmt: skip
         future.set_result({"reloaded": summary})
+        if self.on_reloaded is not None:
+            self.on_reloaded()
 
     def _warn_missing(self, links: list[Link]) -> None:
         for link in links:
@@ -732,11 +765,15 @@ def run(cli: CommandLine) -> None:
     line for the CLI to print) for anything that stops it before or while
     it answers.
     """
+    if cli.worker is not None:
+        run_worker(cli)
+        return
     views = cli.views
     check_view_options(views)
     setup_logging(views.verbose, views.log_format, to_stderr=not (views.live and sys.stderr.isatty()))
     events = keep_events()  # from the first warning on, for the live panel and `stats`
     settings = load(cli)
+    check_workers(settings, cli.workers)
     for warning in settings.warnings:
         log.warning("%s", warning)
     if settings.user:
@@ -745,7 +782,9 @@ def run(cli: CommandLine) -> None:
         check_raw_sockets()  # now, not when an interface we wait for appears
     with contextlib.suppress(OSError):  # `pkill -HUP -x arpresponder` finds it, whatever runs it (python3 -m …)
         Path("/proc/self/comm").write_text("arpresponder")
-    service = Service(settings)
+    service = Service(settings, fanout_seed=os.getpid() if cli.workers > 1 else None)
+    workers = Workers(cli.workers - 1, os.getpid(), service.run_in_loop, service.stats_of)
+    service.on_reloaded = workers.reload
     fifo = None  # made now: a FIFO that cannot be made is an error before anything starts
     if cli.keepalived_fifo is not None:
         fifo = KeepalivedFifo(cli.keepalived_fifo, cli.keepalived_instance, service.follow_keepalived)
@@ -763,6 +802,9 @@ def run(cli: CommandLine) -> None:
         observers = Observers.start(stats, service.stopped, views, commands, settings.interfaces[0].name)
         cleanup.callback(print_summary, stats)
         cleanup.callback(observers.close)
+        cleanup.callback(lambda: workers.log_shares(sum(link.stats.received for link in service.links)))
+        cleanup.callback(service.run_pending)  # the workers' last counts, before the views' last snapshot
+        cleanup.callback(workers.stop)
         cleanup.callback(service.stop)
         service.set_on_batch(observers.on_batch)
         if fifo is not None:
@@ -774,6 +816,8 @@ def run(cli: CommandLine) -> None:
             timer.start()
 
         def ready() -> None:
+            if workers.count:
+                workers.start(sys.argv[1:])  # as root still, with worker 0's sockets open and its lock taken
             if settings.user:
                 entry = user_entry(settings.user, settings.user_where)
                 # Made as root, they belong to the user from now on: `stats` connects, the FIFO is reopened after a
@@ -785,3 +829,30 @@ def run(cli: CommandLine) -> None:
                 log.info("running as %s, with CAP_NET_RAW only", settings.user)
 
         service.run(ready)
+
+
+def run_worker(cli: CommandLine) -> None:
+    """Worker K of `run --workers` (workers.py): answer as worker 0 does, on a share of the frames, with no views;
+    send the counts to worker 0; end when it tells us to, or when it ends."""
+    seed, k, fd = cli.worker
+    die_with_parent()
+    setup_logging(cli.views.verbose, cli.views.log_format)
+    if not cli.views.verbose:
+        logging.getLogger("arpresponder").setLevel(logging.WARNING)  # worker 0 says what they all do
+    settings = load(cli)
+    service = Service(settings, worker=k, fanout_seed=seed)
+    sender = CountSender(fd, lambda: {link.label: link.stats.take_counts() for link in service.links},
+                         service.run_in_loop)  # fmt: skip
+    service.install_signal_handlers()
+
+    def ready() -> None:
+        sender.start()
+        if settings.user:
+            drop_to_user(settings.user)
+
+    try:
+        service.run(ready)
+    finally:
+        service.stop()
+        service.run_pending()
+        sender.close()

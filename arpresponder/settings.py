@@ -73,6 +73,8 @@ class CommandLine:
     claim: str | None = None
     claim_wait: float | None = None
     duration: float | None = None
+    workers: int = 1  # processes answering, sharing each interface through PACKET_FANOUT (workers.py)
+    worker: tuple[int, int, int] | None = None  # in a worker process: (fanout seed, its number, its counts' pipe)
     views: ViewSettings = field(default_factory=ViewSettings)
 
 

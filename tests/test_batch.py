@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from arpresponder.addrset import AddressError, AddressSet
 from arpresponder.batch import DROPS, REPLY, UNSURE, BatchDecider, _Spans
 from arpresponder.codec import BROADCAST_MAC, ZERO_MAC, format_ipv4, pack_arp, parse_ipv4, parse_mac
-from arpresponder.decision import Drop, decide
+from arpresponder.decision import SENDER_TELLS, Drop, decide
 
 from .frames import OURS, PEER, SET_TOKENS, rows, tagged
 
@@ -129,6 +129,11 @@ def test_the_batch_path_decides_as_decide_does_frame_by_frame(tokens, frames, wi
         outcome for outcome in expected if isinstance(outcome, bytes)
     )
     assert decision.drop_counts() + drops == Counter(outcome for outcome in expected if isinstance(outcome, Drop))
+    # What an owner table learns from (Responder.notice): of the frames decided here, those decide() drops for a
+    # reason in SENDER_TELLS whose sender IP is in the set, exactly.
+    told = [i for i, frame in enumerate(frames) if decision.outcome(i) is not None and expected[i] in SENDER_TELLS
+            and len(frame) >= 32 and int.from_bytes(frame[28:32], "big") in addresses]  # fmt: skip
+    assert decision.telling().tolist() == told
 
 
 @st.composite

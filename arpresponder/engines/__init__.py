@@ -68,6 +68,7 @@ def open_engine(
     unicast_macs: Iterable[bytes] = (),
     vlan: int = 0,
     sibling_vlans: tuple[int, ...] = (),
+    fanout: int | None = None,
 ) -> Engine:
     """The named engine on interface; `auto` is packet on Linux, scapy elsewhere.
 
@@ -76,13 +77,17 @@ def open_engine(
     unicast_macs: MACs besides the interface's that requests may be sent to
     (the set's entry MACs). vlan: the VLAN ID it answers on, on its parent
     (0: untagged frames); sibling_vlans: the VLANs others answer on there
-    (bpf.vlan_prefix). EngineError if it cannot open.
+    (bpf.vlan_prefix). fanout: the PACKET_FANOUT group to receive in, with
+    the other processes of `run --workers` (packet engine only; None: none).
+    EngineError if it cannot open.
     """
     name = engine_name(name)
     if name == "packet":
         if not sys.platform.startswith("linux"):
             raise EngineError("the packet engine needs Linux (AF_PACKET); use --engine scapy")
-        return PacketEngine(interface, receive, target_spans, unicast_macs, vlan, sibling_vlans)
+        return PacketEngine(interface, receive, target_spans, unicast_macs, vlan, sibling_vlans, fanout)
+    if fanout is not None:
+        raise EngineError(f"the {name} engine cannot share an interface between workers; use --engine packet")
     if name == "scapy":
         from .scapy_engine import ScapyEngine
 

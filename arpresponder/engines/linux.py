@@ -20,6 +20,7 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_DROP_MEMBERSHIP = 2
 PACKET_STATISTICS = 6
+PACKET_FANOUT = 18
 PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
@@ -76,6 +77,31 @@ def open_packet_socket(interface: str, program: list[bpf.Instruction] | None) ->
             raise EngineError(f"no interface named {interface!r}") from None
         raise EngineError(f"cannot open a packet socket on {interface}: {e.strerror}") from None
     return sock
+
+
+# PACKET_FANOUT (<linux/if_packet.h>): round robin (LB), not HASH or CPU. The kernel's flow hash of an ARP frame
+# covers no address, so HASH would put every request on one socket; CPU follows the CPU a frame arrives on (one for
+# a veth peer, usually one queue's for a NIC: RSS does not spread ARP). Requests are independent: their order across
+# sockets does not matter. ROLLOVER: a socket whose ring is full passes the frame on to the next.
+# IGNORE_OUTGOING (a recent flag; Linux 6.18 here has it): the group's, as PACKET_IGNORE_OUTGOING is a lone socket's; the kernel hands frames to
+# the group, not to its sockets, so without it every worker gets the replies sent (measured: half the replies
+# came back as not-request).
+PACKET_FANOUT_LB = 1
+PACKET_FANOUT_FLAG_ROLLOVER = 0x1000
+PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000
+_FANOUT_MODE = PACKET_FANOUT_LB | PACKET_FANOUT_FLAG_ROLLOVER | PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+
+
+def join_fanout(sock: socket.socket, group: int) -> None:
+    """Put a bound packet socket into fanout group `group` (0-65535; round robin, see above): the sockets of one group,
+    in any process of this network namespace, each get a share of the frames instead of every one of them.
+    EngineError if the kernel refuses (the id is another interface's group, or of another kind)."""
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group | _FANOUT_MODE << 16)
+    except OSError as e:
+        raise EngineError(
+            f"joining packet fanout group {group} failed: {e.strerror or e} (an older kernel without the ignore-outgoing flag, or another program's group?)"
+        ) from None
 
 
 def force_buffer(sock: socket.socket, force_option: int, option: int, size: int) -> None:

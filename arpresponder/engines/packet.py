@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import EngineError
 from . import bpf
@@ -25,11 +26,15 @@ from .linux import (
     UnicastMemberships,
     force_buffer,
     interface_index,
+    join_fanout,
     open_packet_socket,
     packet_socket_drops,
     receive_error,
 )
-from .rings import RxRing, TxRing
+from .rings import RxBatch, RxRing, TxRing
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("arpresponder")
 
@@ -95,6 +100,7 @@ class PacketEngine:
         unicast_macs: Iterable[bytes] = (),
         vlan: int = 0,
         sibling_vlans: tuple[int, ...] = (),
+        fanout: int | None = None,
     ):
         self.interface = interface
         self.ifindex = interface_index(interface)
@@ -108,8 +114,17 @@ class PacketEngine:
             self.tx = TxRing(self.tx_sock, TX_SLOTS)
             if receive:
                 program, self.kernel_filter, self.filter_note = receive_filter(target_spans, vlan, sibling_vlans)
-                self.rx_sock = open_packet_socket(interface, program)
-                self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                if fanout is None:
+                    self.rx_sock = open_packet_socket(interface, program)
+                    self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                else:
+                    # run --workers: this process gets a share of the frames. A socket bound outside the group
+                    # gets every frame (so another worker's requests would be answered twice): it rejects every
+                    # frame until it has joined, then takes the real filter (SO_ATTACH_FILTER swaps atomically).
+                    self.rx_sock = open_packet_socket(interface, [bpf.ret(bpf.REJECT)])
+                    self.rx = RxRing(self.rx_sock, RX_SLOTS)
+                    join_fanout(self.rx_sock, fanout)
+                    bpf.attach(self.rx_sock, program)
                 self._unicast = UnicastMemberships(self.rx_sock, interface)
                 self.accept_unicast_macs(unicast_macs)
         except OSError as e:
@@ -126,6 +141,14 @@ class PacketEngine:
     def take(self) -> list[bytes]:
         """Frames waiting in the ring, up to MAX_BATCH; no system call, no waiting."""
         return self.rx.take(MAX_BATCH)
+
+    def holds(self, count: int) -> bool:
+        """At least count frames wait in the ring (one status word read; RxRing.holds)."""
+        return self.rx.holds(count)
+
+    def take_array(self) -> RxBatch:
+        """Frames waiting in the ring, up to MAX_BATCH, as one array (RxRing.take_array); no system call."""
+        return self.rx.take_array(MAX_BATCH)
 
     def check(self) -> None:
         """Raise the socket's pending error, if any: OSError (ENETDOWN) for a link down, InterfaceGone.
@@ -158,6 +181,23 @@ class PacketEngine:
     def send_batch(self, frames: list[bytes]) -> int:
         with self._tx_lock:
             return self.tx.send(frames)
+
+    def send_array(self, frames: np.ndarray) -> int:
+        """Transmit the rows of frames (uint8, (N, L)); how many the kernel took (TxRing.send_array)."""
+        with self._tx_lock:
+            return self.tx.send_array(frames)
+
+    def send_lone(self, frame: bytes) -> int:
+        """Transmit one frame with a plain send() on the receiving socket: 1, or 0 if the kernel refused it.
+
+        For a lone reply: no ring to fill and walk, no lock (the TX ring's
+        is the announcer's and the batches'), one system call.
+        """
+        try:
+            self.rx_sock.send(frame)
+        except OSError:
+            return 0
+        return 1
 
     def send(self, frame: bytes) -> None:
         with self._tx_lock:

@@ -20,9 +20,11 @@ in that order; on weakly ordered CPUs (ARM) this is not guaranteed.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import socket
 import struct
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..codec import ETHERTYPE_VLAN
@@ -102,7 +104,9 @@ class _Ring:
     def close(self) -> None:
         self._status.release()  # the mmap cannot close while a view of it exists
         self._slots = None  # nor while an array over it does
-        self.ring.close()
+        # A view still held somewhere (a traceback's frame) keeps the mapping until the last view goes; not an error.
+        with contextlib.suppress(BufferError):
+            self.ring.close()
 
 
 class RxRing(_Ring):
@@ -210,6 +214,16 @@ class RxBatch:
     def __len__(self) -> int:
         return len(self.slots)
 
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        """Frame i (see frame()), or a list of the frames a slice picks: a batch is a sequence of frames, built as
+        bytes only when asked for (the sketch asks for a few, --pcap for all)."""
+        if isinstance(index, slice):
+            return [self.frame(i) for i in range(*index.indices(len(self.slots)))]
+        return self.frame(index)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (self.frame(i) for i in range(len(self.slots)))
+
     @property
     def odd(self) -> np.ndarray:
         """(N,) bool: frames not at FRAME_OFFSET, or whose VLAN tag the kernel moved into the slot header."""
@@ -292,7 +306,10 @@ class TxRing(_Ring):
         try:
             self.sock.send(b"", socket.MSG_DONTWAIT)  # the kernel walks the ring from its head, sending each request
         except OSError as e:
-            self.last_error = e  # link down, no buffer…: what it did not take is still marked, and taken back below
+            # Link down, no buffer…: what it did not take is still marked, and taken back below. Kept without its
+            # traceback, whose frames hold views of the ring (send_array's arrays), which would keep close() from
+            # unmapping it (BufferError).
+            self.last_error = e.with_traceback(None)
         if status[offsets[(first + queued - 1) % count] >> 2] != TP_STATUS_SEND_REQUEST:
             return queued  # the kernel goes in order: past the last one, it took them all
         return self._take_back(first, queued)

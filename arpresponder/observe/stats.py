@@ -37,6 +37,8 @@ VIEW_DROPS = {"pcap": "frames", "log": "records", "stats_json": "writes", "contr
               "metrics": "connections"}  # fmt: skip
 # Summed over the links for the totals.
 COUNTERS = ("received", "replied", "sent", "send_errors", "announced", "probes_sent", "replied_late")
+# What a worker process of `run --workers` counts on a link, handed to the main process as it goes (workers.py).
+WORKER_COUNTERS = ("received", "replied", "sent", "send_errors")
 
 
 @dataclass
@@ -97,6 +99,28 @@ class Stats:
             sample = [frame[tag_len:] for frame in sample]
         self.top_targets.update(map(TARGET_IP, sample), stride)
         self.top_senders.update(map(SENDER_IP, sample), stride)
+
+    def take_counts(self) -> dict:
+        """What was counted since the last call, as plain data (picklable), and start again from zero: a worker
+        process's share (workers.py), which the main process adds to its own Stats with add_counts()."""
+        counts = {key: getattr(self, key) for key in WORKER_COUNTERS}
+        counts["dropped"], counts["kernel_drops"] = dict(self.dropped), self.kernel_drops or 0
+        counts["top_targets"], counts["top_senders"] = self.top_targets.take(), self.top_senders.take()
+        for key in WORKER_COUNTERS:
+            setattr(self, key, 0)
+        self.dropped = Counter()
+        self.kernel_drops = None if self.kernel_drops is None else 0
+        return counts
+
+    def add_counts(self, counts: dict) -> None:
+        """Add a worker's share (take_counts() in that process)."""
+        for key in WORKER_COUNTERS:
+            setattr(self, key, getattr(self, key) + counts[key])
+        self.dropped.update(counts["dropped"])
+        if counts["kernel_drops"]:
+            self.kernel_drops = (self.kernel_drops or 0) + counts["kernel_drops"]
+        self.top_targets.merge(counts["top_targets"])
+        self.top_senders.merge(counts["top_senders"])
 
     def sample(self) -> None:
         """Record the counters now, for rates; the views call this a few times a second."""

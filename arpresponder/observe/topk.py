@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from operator import itemgetter
 
 
@@ -37,6 +37,19 @@ class TopK:
                 counts[key] = get(key, 0) + weight
         if len(self._counts) > 2 * self.k:
             self._shrink()
+
+    def merge(self, counts: Mapping[bytes, int]) -> None:
+        """Add another summary's counts (take() of one fed in a worker process): Misra-Gries summaries merge so."""
+        get = self._counts.get
+        for key, n in counts.items():
+            self._counts[key] = get(key, 0) + n
+        if len(self._counts) > 2 * self.k:
+            self._shrink()
+
+    def take(self) -> dict[bytes, int]:
+        """The counts so far, and start again from none (what a worker process hands to the main one)."""
+        counts, self._counts = self._counts, Counter()
+        return dict(counts)
 
     def _shrink(self) -> None:
         floor = heapq.nlargest(self.k + 1, self._counts.values())[-1]
