@@ -659,6 +659,7 @@ class Service:
     def _reload_worker(self, future: Future, origin: str) -> None:
         try:
             settings = load(self.settings.command_line)
+            check_workers(settings, settings.command_line.workers)  # what --workers cannot share, a reload cannot bring
             plans = self._plans(settings)
             old = {link.key: link.settings.addresses for link in self.links}
             announce = {}
@@ -774,6 +775,8 @@ def run(cli: CommandLine) -> None:
     events = keep_events()  # from the first warning on, for the live panel and `stats`
     settings = load(cli)
     check_workers(settings, cli.workers)
+    if cli.workers > (os.cpu_count() or 1):
+        log.warning("--workers %d on %d CPUs: they take turns on them", cli.workers, os.cpu_count() or 1)
     for warning in settings.warnings:
         log.warning("%s", warning)
     if settings.user:

@@ -59,6 +59,8 @@ def check_workers(settings: Settings, workers: int) -> None:
     if workers == 1:
         return
     cli = settings.command_line
+    if cli.views.pcap is not None:
+        raise ConfigError("--pcap captures what one process handles, and --workers shares the frames: give one worker")
     if cli.standby or cli.keepalived_fifo is not None:
         raise ConfigError("--workers cannot stand by (--standby, --keepalived-fifo): give one worker")
     for s in settings.interfaces:

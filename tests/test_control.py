@@ -109,3 +109,20 @@ def test_a_failing_command_is_answered_with_its_error_and_the_server_carries_on(
         assert query(control.path) == {"ok": 1}
     finally:
         control.close()
+
+
+def test_a_socket_left_behind_is_not_counted_as_an_instance(tmp_path, monkeypatch):
+    """An instance that ran as --user cannot remove its socket at exit (root's directory): `stats` with no --interface
+    must still find the only instance that listens, not give up on "several instances"."""
+    from arpresponder.observe import control
+
+    monkeypatch.setattr(control, "default_dir", lambda: tmp_path)
+    left = socket.socket(socket.AF_UNIX)
+    left.bind(str(tmp_path / "r1.sock"))
+    left.close()  # the file stays, nobody listens
+    with socket.socket(socket.AF_UNIX) as live:
+        live.bind(str(tmp_path / "r0.sock"))
+        live.listen()
+        assert control.find_socket(None) == tmp_path / "r0.sock"
+    with pytest.raises(ControlError, match="several instances"):
+        control.find_socket(None)  # neither listens now: both are named, as before

@@ -73,6 +73,7 @@ def test_two_workers_share_the_requests_answer_each_once_and_count_them_all(lab)
         (["--engine", "scapy"], r"--workers needs the packet engine"),
         (["--standby"], r"--workers cannot stand by"),
         (["--workers", "0"], r"--workers"),
+        (["--pcap", "/tmp/arpr-workers-test.pcap"], r"--pcap captures what one process handles"),
     ],
 )
 def test_what_workers_cannot_share_is_one_error_line(lab, args, message):
@@ -81,6 +82,23 @@ def test_what_workers_cannot_share_is_one_error_line(lab, args, message):
     errors = [line for line in result.stderr.splitlines() if line.startswith("arpresponder: error:")]
     assert result.returncode == 2 and len(errors) == 1 and re.search(message, errors[0]), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.wire
+@pytest.mark.parametrize("change", ['engine = "scapy"', 'on_conflict = "yield"', 'claim = "unowned"'])
+def test_a_reload_workers_cannot_share_changes_nothing(lab, tmp_path, change):
+    config = tmp_path / "lab.toml"
+    config.write_text('interface = "r0"\naddresses = ["198.51.100.7"]\n')
+    port = PeerPort(lab)
+    with ResponderProcess(lab, ["run", "-c", str(config), "--workers", "2"]):
+        config.write_text(f'interface = "r0"\naddresses = ["198.51.100.7", "198.51.100.8"]\n{change}\n')
+        result = arpresponder_in(lab, lab.responder_ns, "reload")
+        assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "reload failed, nothing changed" in result.stderr and "workers" in result.stderr
+        replies = [
+            ArpFrame.from_bytes(f) for f in port.exchange([request(tpa="198.51.100.7"), request(tpa="198.51.100.8")])
+        ]
+        assert sorted(format_ipv4(f.spa) for f in replies if f.op == 2) == ["198.51.100.7"]  # the old set, still
 
 
 def _packet_sockets(lab) -> list[str]:

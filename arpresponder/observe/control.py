@@ -86,6 +86,8 @@ def find_socket(interface: str | None, command: str = "stats") -> Path:
                 if any(label == interface or label.startswith(f"{interface} vlan ") for label in labels):
                     return other
         return path
+    if len(found) > 1:  # a socket left by an instance that could not remove it (--user, killed) answers no one
+        found = [path for path in found if _listening(path)] or found
     if len(found) == 1:
         return found[0]
     if not found:
@@ -96,6 +98,20 @@ def find_socket(interface: str | None, command: str = "stats") -> Path:
         )
     raise ControlError(
         f"several instances run here ({', '.join(p.stem for p in found)}): give --interface or --control-socket"
+    )
+
+
+def _listening(path: Path) -> bool:
+    """Whether a socket listens at path, as /proc/net/unix says (Flags has __SO_ACCEPTCON): asked without
+    connecting, so that the instance counts no connection left unanswered. True if that cannot be read."""
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return True
+    listening = 0x10000
+    return any(
+        len(fields) >= 8 and fields[7] == str(path) and int(fields[3], 16) & listening
+        for fields in (line.split() for line in lines)
     )
 
 
