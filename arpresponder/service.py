@@ -783,6 +783,9 @@ def run(cli: CommandLine) -> None:
         user_entry(settings.user, settings.user_where)  # an error now, not once the sockets are open
     if sys.platform.startswith("linux"):
         check_raw_sockets()  # now, not when an interface we wait for appears
+    if not cli.share_interface:
+        for s in settings.interfaces:  # another instance there: one error line now, before any view starts
+            InterfaceLock(s.name, s.vlan).close()
     with contextlib.suppress(OSError):  # `pkill -HUP -x arpresponder` finds it, whatever runs it (python3 -m …)
         Path("/proc/self/comm").write_text("arpresponder")
     service = Service(settings, fanout_seed=os.getpid() if cli.workers > 1 else None)

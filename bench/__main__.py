@@ -91,7 +91,8 @@ def packet_engine_extras(bench: Bench, files: dict[str, Path], results: list[Res
     kernel_cap = _ladder_capacity(by_name["Linux kernel"])
     small_cap = _ladder_capacity(by_name["arpresponder (packet)"])
     packet = Arpresponder("packet", files["small"])
-    bench.log("arpresponder (packet): out-of-set flood at the kernel's max rate, then RSS over a long flood")
+    then = f", then RSS over a {plan.rss_flood_s:g} s flood" if plan.rss_flood_s else ""
+    bench.log(f"arpresponder (packet): out-of-set flood at the kernel's max rate{then}")
     bench.start(packet)
     try:
         rate = int(kernel_cap or plan.rates[-1])

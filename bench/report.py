@@ -157,6 +157,7 @@ def to_markdown(data: dict) -> str:
         "",
         "## Targets",
         "",
+        *_short_run_warning(data),
         *_targets(data),
         "",
         "### Packet engine extras",
@@ -177,6 +178,19 @@ def to_markdown(data: dict) -> str:
             )
     out += ["", "## Method", "", *meta["method"], ""]
     return "\n".join(out)
+
+
+def _short_run_warning(data: dict) -> list[str]:
+    """For a run shorter than the full one (--quick): say that its verdicts judge only its own few rungs."""
+    plan = data["meta"]["plan"]
+    if plan["rss_flood_s"] and plan["big_set"]:
+        return []
+    warning = (
+        f"> A short run: its ladder stops at {max(plan['rates'])} pps and it probes latency for {plan['latency_s']:g} s, "
+        'so a verdict below judges only that (a rate "met" says nothing of the kernel\'s limit, a p99 little); '
+        "the full run (`python -m bench`) is the measurement."
+    )
+    return [warning, ""]
 
 
 def _targets(data: dict) -> list[str]:

@@ -173,6 +173,7 @@ def test_a_second_instance_on_the_interface_refuses_to_start(lab):
             "already: two would answer every request twice; stop it, or give --share-interface if that is what you want"
         )
     ]
+    assert second.stderr.splitlines() == errors and second.stdout == ""  # that line alone: refused before it started
     assert len(replies) == 5  # one instance, one reply each
 
 
