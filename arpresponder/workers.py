@@ -85,6 +85,7 @@ class Workers:
         self.processes: list[subprocess.Popen] = []
         self._readers: list[threading.Thread] = []
         self.received = [0] * (count + 1)  # frames each worker took (1…count; 0: see stop())
+        self._stopping = False
 
     def start(self, argv: list[str]) -> None:
         """Start the workers with argv (this process's command line, after `arpresponder`)."""
@@ -107,9 +108,21 @@ class Workers:
             while True:
                 try:
                     counts = conn.recv()
-                except (EOFError, OSError):
+                except (EOFError, OSError):  # its end closed: it ended
+                    if not self._stopping:
+                        self._ended(k)
                     return
                 self._apply(lambda counts=counts: self._add(k, counts))
+
+    def _ended(self, k: int) -> None:
+        """Worker k ended on its own (killed, crashed): reap it and say so; the fanout group gives the others its
+        share."""
+        process = self.processes[k - 1]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(STOP_TIMEOUT)
+        code = process.returncode
+        how = "still running" if code is None else f"by signal {-code}" if code < 0 else f"exit {code}"
+        log.warning("worker %d (pid %d) ended (%s): the other workers take its share", k, process.pid, how)
 
     def _add(self, k: int, counts: dict[str, dict]) -> None:
         for label, share in counts.items():
@@ -127,6 +140,7 @@ class Workers:
     def stop(self) -> None:
         """Stop the workers and wait (STOP_TIMEOUT) for their last counts; a worker that does not end is killed.
         Call after the loop has ended, then Service.run_pending() to add those counts."""
+        self._stopping = True
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from collections import Counter
 
@@ -82,6 +84,24 @@ def test_what_workers_cannot_share_is_one_error_line(lab, args, message):
     errors = [line for line in result.stderr.splitlines() if line.startswith("arpresponder: error:")]
     assert result.returncode == 2 and len(errors) == 1 and re.search(message, errors[0]), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.wire
+def test_a_worker_killed_is_logged_and_the_others_take_its_share(lab):
+    port = PeerPort(lab)
+    with ResponderProcess(lab, ["run", "-i", RESPONDER_IF, "--ip", "198.51.100.0/24", "--workers", "2"]) as r:
+        deadline = time.monotonic() + 15
+        while not (started := re.search(r"started 1 more worker\(s\): pids (\d+)", r.stderr)):
+            assert time.monotonic() < deadline, r.stderr
+            time.sleep(0.1)
+        pid = int(started[1])
+        os.kill(pid, signal.SIGKILL)
+        while f"worker 1 (pid {pid}) ended (by signal 9)" not in r.stderr:
+            assert time.monotonic() < deadline, r.stderr
+            time.sleep(0.1)
+        replies = port.exchange([request(tpa=f"198.51.100.{n}") for n in range(1, 21)])
+        assert len([f for f in replies if f[21] == 2]) == 20  # the survivor answers all
+        assert not os.path.exists(f"/proc/{pid}")  # reaped, no zombie
 
 
 @pytest.mark.wire
