@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from arpresponder.errors import UserError
 from arpresponder.lab.netns import Lab
 
+from .command import run_main
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, write_address_files, write_configs
 from .report import machine, to_json, write
 from .responders import Arpresponder, compile_floor
@@ -75,10 +74,6 @@ FULL_NOTE = (
     "all: one stall of a few ms sets it): compare the ratios within this run, and run again to see the spread."
 )
 QUICK_NOTE = "Quick run (--quick): few, short rungs."
-
-
-def _interrupted(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds through every `with` and `finally`: floods, responders, the lab
 
 
 def _ladder_capacity(result: ResponderResult) -> float | None:
@@ -138,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (Path(tempfile.mkdtemp(prefix="arpr-bench-quick-")) if args.quick else HERE)
     plan = QUICK if args.quick else FULL
     command = ("python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
-    signal.signal(signal.SIGTERM, _interrupted)
     started, when = time.monotonic(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(PINNING, flush=True)
     with tempfile.TemporaryDirectory(prefix="arpr-bench-") as tmp, Lab.unique("arpr-bench") as lab:
@@ -160,11 +154,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("bench: interrupted; the lab is removed", file=sys.stderr)
-        sys.exit(130)
-    except (RuntimeError, UserError) as e:  # trafgen failed, the lab could not be built, a responder did not start
-        print(f"bench: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_main("bench", main)

@@ -24,7 +24,6 @@ import os
 import re
 import select
 import shlex
-import signal
 import socket
 import statistics
 import struct
@@ -51,9 +50,9 @@ from arpresponder.codec import (
     parse_mac,
 )  # fmt: skip
 from arpresponder.engines import bpf
-from arpresponder.errors import UserError
 from arpresponder.lab.netns import PEER_IF, PEER_MAC, Lab
 
+from .command import run_main
 from .load import GENERATOR_CPU, RESPONDER_CPU, SERVED_NET, Flood, LinkCounters, write_configs
 from .measure import CpuWindow, softirq_seconds
 from .probe import PROBER_IP, SCM_TIMESTAMPNS, SO_TIMESTAMPNS
@@ -548,10 +547,6 @@ def _kind(mac: str) -> str:
     return "broadcast" if mac == format_mac(BROADCAST_MAC) else f"unicast ({mac})"
 
 
-def _interrupted(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds through every `with` and `finally`: floods, responders, the lab
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.claim", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -569,7 +564,6 @@ def main(argv: list[str] | None = None) -> int:
         Path(tempfile.mkdtemp(prefix="arpr-claim-quick-")) / "CLAIM.md" if args.quick else HERE / "CLAIM.md"
     )
     command = ("python -m bench.claim " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
-    signal.signal(signal.SIGTERM, _interrupted)
     started, when = time.monotonic(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     print(f"uptime: {uptime}", flush=True)
@@ -585,11 +579,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("bench.claim: interrupted; the lab is removed", file=sys.stderr)
-        sys.exit(130)
-    except (RuntimeError, UserError) as e:  # trafgen failed, the lab could not be built, a responder did not start
-        print(f"bench.claim: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_main("bench.claim", main)
