@@ -106,8 +106,7 @@ class Answerer:
             sent = 0
         responder.count(frames, replies, dropped)
         if replies and not responder.dry_run:
-            responder.stats.sent += sent
-            responder.stats.send_errors += len(replies) - sent
+            responder.stats.count_sent(len(replies), sent)
 
     def _answer_array(self, engine: Engine, decider: BatchDecider, batch: RxBatch) -> None:
         import numpy as np
@@ -139,8 +138,7 @@ class Answerer:
             replies = Rows(replies)
         responder.count(batch, replies, dropped)
         if send:
-            responder.stats.sent += sent
-            responder.stats.send_errors += len(replies) - sent
+            responder.stats.count_sent(len(replies), sent)
 
     # --- the batch decider, per set ---
 

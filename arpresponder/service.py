@@ -41,7 +41,7 @@ from .addrset import AddressSet
 from .announce import Announcer, Entries, Target, added
 from .answering import Answerer
 from .codec import ZERO_MAC, format_ipv4, format_mac, probe_frame, vlan_tags
-from .decision import Drop, decide, probe_target, sender_of
+from .decision import Drop, probe_target, sender_of
 from .engines import Engine, InterfaceGone, engine_name, open_engine
 from .engines.bpf import target_spans
 from .engines.linux import check_raw_sockets
@@ -77,6 +77,7 @@ class SetPlan:
 
     @classmethod
     def of(cls, addresses: AddressSet, host: Host) -> SetPlan:
+        """The plan for addresses on this host (its subnets' broadcast addresses withheld)."""
         withheld = dict.fromkeys(host.broadcast_targets(addresses), Drop.SUBNET_BROADCAST)
         return cls(addresses, target_spans(addresses), withheld, frozenset(addresses.entry_macs()))
 
@@ -227,6 +228,7 @@ class Link:
             self.announce("the link came up")
 
     def open_or_log(self, state: LinkState) -> None:
+        """open(), and a UserError (not Ethernet, another instance on it) logged: the link waits, the run goes on."""
         try:
             self.open(state)
         except UserError as e:
@@ -295,16 +297,11 @@ class Link:
 
     def _answer_late(self, requests: list[bytes]) -> None:
         """Answer requests dropped as unclaimed, now that their target is claimed (counted as late replies)."""
-        r = self.responder
-        replies = [
-            o for o in (decide(f, r.addresses, r.mac, r.withheld, r.vlan) for f in requests) if o.__class__ is bytes
-        ]
+        replies, _dropped = self.responder.decide_frames(requests)  # their first drop is counted already
         self.stats.replied += len(replies)  # replies like the others, counted also apart
         self.stats.replied_late += len(replies)
         if replies and self.engine is not None and not self.settings.dry_run:
-            sent = self.engine.send_batch(replies)
-            self.stats.sent += sent
-            self.stats.send_errors += len(replies) - sent
+            self.stats.count_sent(len(replies), self.engine.send_batch(replies))
 
     def _entries(self, ips: list[int]) -> Entries:
         return Entries([(ip, self.plan.addresses.resolve(ip, None)) for ip in ips if ip in self.plan.addresses])
@@ -467,6 +464,7 @@ class Service:
     # --- what other threads call ---
 
     def stop(self) -> None:
+        """Make run() return after the current batch (any thread, a signal handler)."""
         self._stop.set()
         self._wakeup()
 
@@ -523,6 +521,7 @@ class Service:
             self.close()
 
     def close(self) -> None:
+        """Shut down in order: link events, announcers, engines (run() calls it as it returns)."""
         self._stop.set()
         self.watcher.stop()
         for link in self.links:
@@ -588,6 +587,7 @@ class Service:
     # --- between two batches ---
 
     def engines_changed(self) -> None:
+        """An engine opened or closed: the loop rebuilds its poll set before the next wait."""
         self._engines_changed = True
 
     def tick_due(self, when: float | None) -> None:

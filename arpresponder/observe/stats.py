@@ -74,6 +74,11 @@ class Stats:
         """A set of that many addresses is answered for from now on."""
         self.addresses, self.loaded_at = addresses, time.time()
 
+    def count_sent(self, replies: int, sent: int) -> None:
+        """Of `replies` frames handed to the engine, the kernel took `sent`; the rest it refused (send_errors)."""
+        self.sent += sent
+        self.send_errors += replies - sent
+
     def opened(self, engine: str, mac: str, kernel_filter: str) -> None:
         """An engine opened on the interface: what it is, the interface's MAC, what its kernel filter passes."""
         self.engine, self.mac, self.kernel_filter = engine, mac, kernel_filter
