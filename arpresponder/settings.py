@@ -103,6 +103,9 @@ class InterfaceSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything `run` works from: one InterfaceSettings per link answered (an interface, or a VLAN of it), the
+    user to become, and the command line they were loaded from (load() applies the precedence rule)."""
+
     interfaces: tuple[InterfaceSettings, ...]
     command_line: CommandLine  # to load them again, the same way, on reload
     user: str | None = None

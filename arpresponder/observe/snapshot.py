@@ -7,13 +7,15 @@ by its label (`r0`, or `r0 vlan 100` for a VLAN answered on its parent).
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 Rates = dict[str, dict[str, float]]  # "1s" | "10s" → "received" | "replied" | "dropped" → frames/s
 Top = list[dict]  # [{"ip": "198.51.100.10", "count": 7}], highest first
 
 
 class InterfaceSnapshot(TypedDict):
+    """One link's figures (observe.stats.Stats.snapshot), under the snapshot's `interfaces`."""
+
     interface: str  # the link's label
     vlan: int  # the VLAN answered on, on the parent; 0: untagged frames
     state: str  # waiting | answering | down
@@ -26,7 +28,7 @@ class InterfaceSnapshot(TypedDict):
     replied: int
     sent: int
     send_errors: int
-    dropped: dict[str, int]  # reason → frames; reasons filtered in the kernel are absent, not 0
+    dropped: dict[str, int]  # every Drop reason → frames, of those the kernel filter passed
     kernel_filter: str  # what the kernel filter passes, in words
     kernel_drops: int | None  # None: the engine cannot tell
     announced: int  # gratuitous ARP frames sent
@@ -34,16 +36,30 @@ class InterfaceSnapshot(TypedDict):
     rates: Rates
     top_targets: Top
     top_senders: Top
+    probes_sent: int  # ARP probes sent (claim = unowned)
+    replied_late: int  # of replied: requests answered once their address was claimed
+    # Who else uses our addresses (owners.Owners.snapshot); absent for a link without an owner table (tests' fakes).
+    on_conflict: NotRequired[str]  # warn | yield | defend
+    claim: NotRequired[str]  # all | unowned
+    conflicts: NotRequired[list[dict]]  # the most recent: {"ip", "mac", "seen_s_ago", "frames", "yielded"}
+    conflicts_known: NotRequired[int]  # addresses other hosts are seen using now
+    conflict_outcomes: NotRequired[dict[str, int]]  # seen, warned, yielded, … → times
+    claims: NotRequired[dict[str, int] | None]  # claim mode: {"claimed", "probing"}; None otherwise
 
 
 class Snapshot(TypedDict):
+    """The whole process: the totals over its links, and each link's InterfaceSnapshot."""
+
     pid: int
+    state: str  # active | standby (keepalived's backup)
     uptime_s: float
     received: int  # the totals over interfaces, as in InterfaceSnapshot
     replied: int
     sent: int
     send_errors: int
     announced: int
+    probes_sent: int
+    replied_late: int
     dropped: dict[str, int]
     kernel_drops: int | None
     rates: Rates

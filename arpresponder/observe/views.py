@@ -34,6 +34,8 @@ SNAPSHOT_INTERVAL = 1.0  # seconds between --stats-json writes
 
 @dataclass
 class Observers:
+    """The views a run was asked for (Observers.start), and close() to stop them in reverse order."""
+
     stats: ProcessStats
     on_batch: Callable[[list[bytes], list[bytes]], None] | None = None  # the responder hook (capture)
     control_path: Path | None = None  # where the control socket listens, if it does
