@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 
 from arpresponder.lab.netns import RESPONDER_IF, RESPONDER_MAC, ResponderProcess
 
-from .wire import Switch, arp_scan, arpresponder_in
+from .wire import Switch, arp_scan, arpresponder_in, kernel_resolves
 
 pytestmark = pytest.mark.wire
 
@@ -45,21 +44,6 @@ def arping(lab, ns: str, ip: str, count: int = 1) -> list[tuple[str, float]]:
     return [(mac.lower(), float(ms)) for mac, ms in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]\s+([\d.]+)ms", out)]
 
 
-def client_resolves(lab, ns: str, ips: list[str]) -> dict[str, str | None]:
-    """ip → the MAC the client's kernel learned for it (one ping each, all at once; nobody answers the ICMP)."""
-    pings = [
-        subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", ip], stdout=subprocess.DEVNULL)
-        for ip in ips
-    ]
-    for ping in pings:
-        ping.wait(timeout=10)
-    macs = {}
-    for ip in ips:
-        out = lab.run(ns, "ip", "neigh", "show", ip, "dev", "c0").stdout.split()
-        macs[ip] = out[out.index("lladdr") + 1] if "lladdr" in out else None
-    return macs
-
-
 def test_a_free_address_is_answered_after_the_wait_and_at_full_speed_after(lab, parties):
     _owner, client = parties
     with claiming(lab):
@@ -79,7 +63,7 @@ def test_the_client_resolves_owned_addresses_to_the_owner_and_the_rest_to_us(lab
     owner, client = parties
     ips = [*OWNED, "198.51.100.5", "198.51.100.20"]
     with claiming(lab):
-        resolved = client_resolves(lab, client, ips)
+        resolved = kernel_resolves(lab, ips, client, "c0")
         assert resolved == {
             "198.51.100.10": OWNER_MAC,
             "198.51.100.11": OWNER_MAC,

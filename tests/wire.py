@@ -96,9 +96,10 @@ def arp_scan(lab: Lab, target: str, ns: str | None = None, iface: str = PEER_IF)
     return [(line.split("\t")[0], line.split("\t")[1].lower()) for line in out.splitlines() if "\t" in line]
 
 
-def kernel_resolves(lab: Lab, ips: list[str]) -> dict[str, str | None]:
-    """ip → the MAC the peer's kernel learned for it, or None (Lab.kernel_resolve without the states)."""
-    return {ip: mac for ip, (mac, _state) in lab.kernel_resolve(ips).items()}
+def kernel_resolves(lab: Lab, ips: list[str], ns: str | None = None, iface: str = PEER_IF) -> dict[str, str | None]:
+    """ip → the MAC the peer's (or ns's, on iface) kernel learned for it, or None (Lab.kernel_resolve without the
+    states)."""
+    return {ip: mac for ip, (mac, _state) in lab.kernel_resolve(ips, ns, iface).items()}
 
 
 def arpresponder_in(lab: Lab, ns: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

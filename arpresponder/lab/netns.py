@@ -234,25 +234,27 @@ class Lab:
         result = self.run(ns or self.peer_ns, *argv, check=False)
         return result.returncode, [m.lower() for m in re.findall(r"reply from \S+ \[([0-9A-Fa-f:]+)\]", result.stdout)]
 
-    def kernel_resolve(self, ips: Sequence[str]) -> dict[str, tuple[str | None, str]]:
-        """Let the peer's kernel resolve each address, all at once: ip → (lladdr or None, state).
+    def kernel_resolve(
+        self, ips: Sequence[str], ns: str | None = None, iface: str = PEER_IF
+    ) -> dict[str, tuple[str | None, str]]:
+        """Let the peer's kernel (or ns's, on iface) resolve each address, all at once: ip → (lladdr or None, state).
 
         One ping each: nobody answers the ICMP, the ARP before it is what counts.
         """
-        pings = [subprocess.Popen(["ip", "netns", "exec", self.peer_ns, "ping", "-c", "1", "-W", "1", ip],
+        pings = [subprocess.Popen(["ip", "netns", "exec", ns or self.peer_ns, "ping", "-c", "1", "-W", "1", ip],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for ip in ips]  # fmt: skip
         for ping in pings:
             ping.wait(timeout=10)
-        return {ip: self.neighbour(ip) for ip in ips}
+        return {ip: self.neighbour(ip, ns, iface) for ip in ips}
 
     def sysctl(self, ns: str, key: str, value: str) -> None:
         """Set a network sysctl inside a lab namespace (without needing procps' sysctl)."""
         with self.inside(ns), open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
             f.write(value)
 
-    def neighbour(self, ip: str) -> tuple[str | None, str]:
-        """(lladdr or None, state) of the peer's neighbour entry for ip."""
-        out = _ip("-n", self.peer_ns, "neigh", "show", ip, "dev", PEER_IF).stdout.split()
+    def neighbour(self, ip: str, ns: str | None = None, iface: str = PEER_IF) -> tuple[str | None, str]:
+        """(lladdr or None, state) of the peer's (or ns's, on iface) neighbour entry for ip."""
+        out = _ip("-n", ns or self.peer_ns, "neigh", "show", ip, "dev", iface).stdout.split()
         lladdr = out[out.index("lladdr") + 1] if "lladdr" in out else None
         return lladdr, (out[-1] if out else "NONE")
 
